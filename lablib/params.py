@@ -1,0 +1,285 @@
+"""params.yaml, read and checked in one place.
+
+Every stage loads its parameters through :func:`load_params`, so a wrong value is refused before any
+work starts, with one message that names the key and the values it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lablib.errors import LabError
+
+from lablib.data.augment import AugmentConfig
+
+MODELS = ("lab2025_cnn", "lab2023_cnn")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
+VALIDATIONS = ("holdout", "kfold", "rotating")
+SAMPLINGS = ("balanced", "shuffle", "sequential")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ParamsError(LabError, ValueError):
+    """A parameter that cannot be used; the message names the key and what it accepts."""
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source_dir: str | None
+    val_per_class: int
+    subset: int | None
+    kfold: int
+
+
+@dataclass(frozen=True)
+class ScheduleParams:
+    name: str
+    step_size: int
+    gamma: float
+    start_epoch: int
+    milestones: tuple[int, ...]
+    warmup_epochs: int
+    pct_start: float
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Everything both trainers read; ``for_framework`` applies the per-framework overrides."""
+
+    seed: int
+    model: str
+    width: int
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str
+    momentum: float
+    weight_decay: float
+    betas: tuple[float, float]
+    schedule: ScheduleParams
+    validation: str
+    sampling: str
+    augment: AugmentConfig
+    center_loss_weight: float
+    center_loss_alpha: float
+    label_smoothing: float
+    device: str
+
+    def for_framework(self, framework: str, overrides: Mapping[str, Any]) -> TrainParams:
+        """The parameters one framework trains with: ``torch.lr``/``torch.batch_size`` win when set."""
+        if framework != "torch":
+            return self
+        changes = {key: value for key, value in overrides.items() if value is not None}
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    train: TrainParams
+    torch_overrides: Mapping[str, Any]
+    evaluate: Mapping[str, Any]
+    raw: Mapping[str, Any]
+
+    def train_for(self, framework: str) -> TrainParams:
+        return self.train.for_framework(framework, self.torch_overrides)
+
+
+class _Reader:
+    """Reads one mapping of params.yaml, naming keys by their dotted path in every error."""
+
+    def __init__(self, raw: Any, prefix: str = "") -> None:
+        if not isinstance(raw, Mapping):
+            raise ParamsError(f"params.yaml: {prefix.rstrip('.') or 'the file'} must be a mapping, got {raw!r}")
+        self.raw = raw
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    def get(self, name: str) -> Any:
+        if name not in self.raw:
+            raise ParamsError(f"params.yaml: {self.key(name)} is missing")
+        self.seen.add(name)
+        return self.raw[name]
+
+    def section(self, name: str) -> _Reader:
+        return _Reader(self.get(name), self.key(name) + ".")
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(name)
+        if value not in allowed:
+            raise ParamsError(
+                f"params.yaml: {self.key(name)} must be one of {', '.join(allowed)}; got {value!r}"
+            )
+        return value
+
+    def integer(self, name: str, low: int | None = None, high: int | None = None, null: bool = False) -> Any:
+        value = self.get(name)
+        if value is None and null:
+            return None
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = ok and (low is None or value >= low) and (high is None or value <= high)
+        if not ok:
+            raise ParamsError(
+                f"params.yaml: {self.key(name)} must be {_range_text('an integer', low, high)}"
+                f"{' or null' if null else ''}; got {value!r}"
+            )
+        return value
+
+    def number(self, name: str, low: float | None = None, high: float | None = None, positive: bool = False) -> float:
+        value = self.get(name)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+        ok = ok and (low is None or value >= low) and (high is None or value <= high)
+        ok = ok and (not positive or value > 0)
+        if not ok:
+            wanted = "a number > 0" if positive else _range_text("a number", low, high)
+            raise ParamsError(f"params.yaml: {self.key(name)} must be {wanted}; got {value!r}")
+        return float(value)
+
+    def boolean(self, name: str) -> bool:
+        value = self.get(name)
+        if not isinstance(value, bool):
+            raise ParamsError(f"params.yaml: {self.key(name)} must be true or false; got {value!r}")
+        return value
+
+    def done(self) -> None:
+        unknown = sorted(set(self.raw) - self.seen)
+        if unknown:
+            raise ParamsError(
+                f"params.yaml: unknown key {self.key(unknown[0])}; "
+                f"known keys here: {', '.join(sorted(self.seen))}"
+            )
+
+
+def _range_text(kind: str, low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{kind} in {low}..{high}"
+    if low is not None:
+        return f"{kind} >= {low}"
+    return kind
+
+
+def _read_data(r: _Reader) -> DataParams:
+    source_dir = r.get("source_dir")
+    if source_dir is not None and not isinstance(source_dir, str):
+        raise ParamsError(f"params.yaml: data.source_dir must be a directory path or null; got {source_dir!r}")
+    data = DataParams(
+        source_dir=source_dir,
+        val_per_class=r.integer("val_per_class", 1, 5999),
+        subset=r.integer("subset", 10, 60000, null=True),
+        kfold=r.integer("kfold", 2, 6000),
+    )
+    r.done()
+    return data
+
+
+def _read_schedule(r: _Reader) -> ScheduleParams:
+    milestones = r.get("milestones")
+    if not isinstance(milestones, list) or not all(isinstance(m, int) and m > 0 for m in milestones):
+        raise ParamsError(f"params.yaml: schedule.milestones must be a list of epochs > 0; got {milestones!r}")
+    if milestones != sorted(set(milestones)):
+        raise ParamsError(f"params.yaml: schedule.milestones must be increasing; got {milestones!r}")
+    schedule = ScheduleParams(
+        name=r.choice("name", SCHEDULES),
+        step_size=r.integer("step_size", 1),
+        gamma=r.number("gamma", positive=True),
+        start_epoch=r.integer("start_epoch", 0),
+        milestones=tuple(milestones),
+        warmup_epochs=r.integer("warmup_epochs", 0),
+        pct_start=r.number("pct_start", 0.0, 1.0),
+    )
+    r.done()
+    return schedule
+
+
+def _read_augment(r: _Reader) -> AugmentConfig:
+    names = [f.name for f in fields(AugmentConfig)]
+    values = {name: r.get(name) for name in names}
+    r.done()
+    try:
+        return AugmentConfig(**values)
+    except (TypeError, ValueError) as error:
+        raise ParamsError(f"params.yaml: {error}") from None
+
+
+def _read_train(r: _Reader) -> TrainParams:
+    betas = r.get("betas")
+    if not (isinstance(betas, list) and len(betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)):
+        raise ParamsError(f"params.yaml: betas must be two numbers in [0, 1), like [0.9, 0.999]; got {betas!r}")
+    center = r.section("center_loss")
+    train = TrainParams(
+        seed=r.integer("seed", 0),
+        model=r.choice("model", MODELS),
+        width=r.integer("width", 1, 512),
+        epochs=r.integer("epochs", 1),
+        batch_size=r.integer("batch_size", 1),
+        lr=r.number("lr", positive=True),
+        optimizer=r.choice("optimizer", OPTIMIZERS),
+        momentum=r.number("momentum", 0.0, 1.0),
+        weight_decay=r.number("weight_decay", 0.0),
+        betas=(float(betas[0]), float(betas[1])),
+        schedule=_read_schedule(r.section("schedule")),
+        validation=r.choice("validation", VALIDATIONS),
+        sampling=r.choice("sampling", SAMPLINGS),
+        augment=_read_augment(r.section("augment")),
+        center_loss_weight=center.number("weight", 0.0),
+        center_loss_alpha=center.number("alpha", 0.0, 1.0),
+        label_smoothing=r.number("label_smoothing", 0.0, 0.99),
+        device="cpu",
+    )
+    center.done()
+    if train.sampling == "balanced" and train.batch_size < 10:
+        raise ParamsError(
+            f"params.yaml: batch_size must be at least 10 with sampling: balanced "
+            f"(batch_size // 10 images of each class); got {train.batch_size}"
+        )
+    return train
+
+
+def _read_torch(r: _Reader) -> dict[str, Any]:
+    overrides = {
+        "lr": r.number("lr", positive=True) if r.get("lr") is not None else None,
+        "batch_size": r.integer("batch_size", 1, null=True),
+        "device": r.choice("device", DEVICES),
+    }
+    r.done()
+    return overrides
+
+
+def _read_evaluate(r: _Reader) -> dict[str, Any]:
+    evaluate = {"feature_samples": r.integer("feature_samples", 10, 10000)}
+    r.done()
+    return evaluate
+
+
+def parse_params(raw: Any) -> Params:
+    """Check a params mapping (as loaded from params.yaml) and return it typed."""
+    r = _Reader(raw)
+    data = _read_data(r.section("data"))
+    train = _read_train(r)
+    torch_overrides = _read_torch(r.section("torch"))
+    evaluate = _read_evaluate(r.section("evaluate"))
+    r.done()
+    if train.validation in ("kfold", "rotating") and data.kfold < 2:
+        raise ParamsError(f"params.yaml: data.kfold must be at least 2 for validation: {train.validation}")
+    return Params(data=data, train=train, torch_overrides=torch_overrides, evaluate=evaluate, raw=raw)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Load and check params.yaml; raises :class:`ParamsError` with one clear message."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found: run the stage from the repository root") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML: {error}") from None
+    return parse_params(raw)

@@ -1,0 +1,97 @@
+"""The NumPy side of training: forward, backward and step written out by hand with ``lablib.nn``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from lablib import optim
+from lablib.models import build_numpy, get_spec
+from lablib.models.numpy_model import Classifier
+from lablib.nn import CenterLoss, CrossEntropyLoss
+from lablib.optim import lr_scheduler
+from lablib.params import TrainParams
+from lablib.train.checkpoint import prefixed, unprefixed
+from lablib.train.setup import make_optimizer
+
+EVAL_BATCH = 1000
+
+
+def initial_state(params: TrainParams) -> dict[str, np.ndarray]:
+    """The starting weights (and class centres) of a run: PyTorch's default initialisation, drawn
+    from ``seed`` by the NumPy core. Both frameworks start from exactly these arrays."""
+    rng = np.random.default_rng([params.seed, 1])
+    model = build_numpy(get_spec(params.model, params.width), rng=rng)
+    state = prefixed("model", model.state_dict())
+    if params.center_loss_weight > 0:
+        center = CenterLoss(10, embedding_size(model), alpha=params.center_loss_alpha, rng=rng)
+        state.update(prefixed("center", center.state_dict()))
+    return state
+
+
+def embedding_size(model: Classifier) -> int:
+    """Width of the features the center loss acts on (256 for lab2025_cnn)."""
+    model.eval()
+    return int(model.features(np.zeros((1, 1, 28, 28), np.float32)).shape[1])
+
+
+class NumpyBackend:
+    framework = "numpy"
+    lr_scheduler = lr_scheduler
+
+    def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
+        self.params = params
+        self.model = build_numpy(get_spec(params.model, params.width), rng=np.random.default_rng(0))
+        self.model.load_state_dict(unprefixed("model", state))
+        self.criterion = CrossEntropyLoss(label_smoothing=params.label_smoothing)
+        self.center: CenterLoss | None = None
+        if params.center_loss_weight > 0:
+            self.center = CenterLoss(10, embedding_size(self.model), alpha=params.center_loss_alpha)
+            self.center.load_state_dict(unprefixed("center", state))
+        self.optimizer = make_optimizer(optim, list(self.model.parameters()), params)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+        """One step on a batch: (cross-entropy, center loss, correct predictions)."""
+        self.model.train()
+        self.optimizer.zero_grad()
+        embedding = self.model.features(x)
+        logits = self.model.classifier(embedding)
+        loss = self.criterion(logits, y)
+        grad = self.model.classifier.backward(self.criterion.backward())
+        center_loss = 0.0
+        if self.center is not None:
+            center_loss = self.center(embedding, y)
+            grad += self.params.center_loss_weight * self.center.backward()
+            self.center.update_centers()
+        self.model.features.backward(grad)
+        self.optimizer.step()
+        return loss, center_loss, int((logits.argmax(1) == y).sum())
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy in eval mode (running BatchNorm statistics)."""
+        self.model.eval()
+        criterion = CrossEntropyLoss()
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(y), EVAL_BATCH):
+            xb, yb = np.ascontiguousarray(x[start : start + EVAL_BATCH]), y[start : start + EVAL_BATCH]
+            logits = self.model(xb)
+            loss_sum += criterion(logits, yb) * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+        return loss_sum / len(y), correct / len(y)
+
+    def model_state(self) -> dict[str, np.ndarray]:
+        return dict(self.model.state_dict())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = prefixed("model", self.model.state_dict())
+        state.update(prefixed("optimizer", self.optimizer.state_dict()))
+        if self.center is not None:
+            state.update(prefixed("center", self.center.state_dict()))
+        return {key: np.array(value, copy=True) for key, value in state.items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self.model.load_state_dict(unprefixed("model", state))
+        self.optimizer.load_state_dict(unprefixed("optimizer", state))
+        if self.center is not None:
+            self.center.load_state_dict(unprefixed("center", state))

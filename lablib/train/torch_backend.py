@@ -1,0 +1,120 @@
+"""The PyTorch side of training: the twin model, autograd and ``torch.optim``, on CPU or CUDA."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from lablib.models import build_torch, get_spec
+from lablib.models.torch_model import load_numpy_state, torch_to_numpy_state
+from lablib.params import ParamsError, TrainParams
+from lablib.torch_twin import CenterLoss
+from lablib.train.checkpoint import prefixed, unprefixed
+from lablib.train.numpy_backend import EVAL_BATCH
+from lablib.train.setup import make_optimizer
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when a GPU is present, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParamsError("params.yaml: torch.device is cuda but no CUDA GPU is visible; use auto or cpu")
+    return torch.device(name)
+
+
+class TorchBackend:
+    framework = "torch"
+    lr_scheduler = torch.optim.lr_scheduler
+
+    def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
+        self.params = params
+        self.device = resolve_device(params.device)
+        if self.device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        self.model = build_torch(get_spec(params.model, params.width))
+        load_numpy_state(self.model, unprefixed("model", state))
+        self.model.to(self.device)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=params.label_smoothing)
+        self.center: CenterLoss | None = None
+        if params.center_loss_weight > 0:
+            centers = unprefixed("center", state)["centers"]
+            self.center = CenterLoss(10, centers.shape[1], alpha=params.center_loss_alpha)
+            self.center.centers.copy_(torch.from_numpy(centers))
+            self.center.to(self.device)
+        self.optimizer = make_optimizer(torch.optim, self.model.parameters(), params)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, non_blocking=True)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+        """One step on a batch: (cross-entropy, center loss, correct predictions)."""
+        self.model.train()
+        xb, yb = self._tensor(x), self._tensor(y)
+        self.optimizer.zero_grad()
+        embedding = self.model.features(xb)
+        logits = self.model.classifier(embedding)
+        loss = self.criterion(logits, yb)
+        total = loss
+        center_loss = torch.zeros(())
+        if self.center is not None:
+            center_loss = self.center(embedding, yb)
+            total = loss + self.params.center_loss_weight * center_loss
+        total.backward()
+        if self.center is not None:
+            self.center.update_centers(embedding.detach(), yb)
+        self.optimizer.step()
+        correct = int((logits.argmax(1) == yb).sum())
+        return float(loss), float(center_loss), correct
+
+    @torch.no_grad()
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy in eval mode (running BatchNorm statistics)."""
+        self.model.eval()
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(y), EVAL_BATCH):
+            xb, yb = self._tensor(x[start : start + EVAL_BATCH]), self._tensor(y[start : start + EVAL_BATCH])
+            logits = self.model(xb)
+            loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+            correct += int((logits.argmax(1) == yb).sum())
+        return loss_sum / len(y), correct / len(y)
+
+    def model_state(self) -> dict[str, np.ndarray]:
+        return torch_to_numpy_state(self.model)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = prefixed("model", torch_to_numpy_state(self.model))
+        state.update(prefixed("optimizer", _flatten_optimizer(self.optimizer.state_dict())))
+        if self.center is not None:
+            state["center/centers"] = self.center.centers.cpu().numpy().copy()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        load_numpy_state(self.model, unprefixed("model", state))
+        self.optimizer.load_state_dict(_unflatten_optimizer(unprefixed("optimizer", state)))
+        if self.center is not None:
+            self.center.centers.copy_(torch.from_numpy(state["center/centers"]))
+
+
+def _flatten_optimizer(state: dict) -> dict[str, np.ndarray]:
+    """``torch.optim`` state as flat NumPy arrays (tensors) plus JSON (hyper-parameters)."""
+    flat = {"param_groups": np.array(json.dumps(state["param_groups"]))}
+    for index, per_param in state["state"].items():
+        for name, value in per_param.items():
+            flat[f"state.{index}.{name}"] = value.cpu().numpy() if torch.is_tensor(value) else np.asarray(value)
+    return flat
+
+
+def _unflatten_optimizer(flat: Mapping[str, np.ndarray]) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in flat.items():
+        if key.startswith("state."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = torch.from_numpy(np.array(value))
+    return {"state": state, "param_groups": json.loads(str(flat["param_groups"][()]))}

@@ -1,0 +1,37 @@
+"""Stage preprocess: images to float32 (N, 1, 28, 28) in [-0.5, 0.5], labels to int64, as .npy."""
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from lablib.data.idx import load_split
+from lablib.data.preprocess import save_arrays, to_tensor
+from stages import user_errors
+
+
+@click.command()
+@click.option("--raw", default="data/raw", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--split", "split_dir", default="data/split", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", default="data/prepared", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+def main(raw: Path, split_dir: Path, out: Path) -> None:
+    """Write {train,val,test}_{images,labels}.npy into OUT; later stages memory-map them."""
+    with user_errors():
+        images, labels = load_split(raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz")
+        test_images, test_labels = load_split(raw / "t10k-images-idx3-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz")
+        arrays = {}
+        for name in ("train", "val"):
+            index = np.load(split_dir / f"{name}.npy")
+            arrays[f"{name}_images"] = to_tensor(images[index])
+            arrays[f"{name}_labels"] = labels[index].astype(np.int64)
+        arrays["test_images"] = to_tensor(test_images)
+        arrays["test_labels"] = test_labels.astype(np.int64)
+        save_arrays(out, arrays)
+    sizes = ", ".join(f"{name} {len(arrays[name + '_labels'])}" for name in ("train", "val", "test"))
+    click.echo(f"preprocess: {sizes} written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Stages train_numpy and train_torch: one model per framework, same data, loop and parameters."""
+
+from pathlib import Path
+
+import click
+
+from lablib.params import load_params
+from lablib.train import FRAMEWORKS, train
+from lablib.train.loop import Outputs
+from stages import user_errors
+
+PathOption = click.Path(file_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("framework", type=click.Choice(FRAMEWORKS))
+@click.option("--params", "params_path", default="params.yaml", show_default=True, help="Parameters file.")
+@click.option("--prepared", default="data/prepared", show_default=True, type=PathOption)
+@click.option("--split", "split_dir", default="data/split", show_default=True, type=PathOption)
+@click.option("--models", default="models", show_default=True, type=PathOption, help="Where FRAMEWORK.npz goes.")
+@click.option("--live", default="dvclive", show_default=True, type=PathOption, help="DVCLive logs go to LIVE/FRAMEWORK.")
+@click.option("--checkpoints", default="checkpoints", show_default=True, type=PathOption,
+              help="Where the per-epoch checkpoint lives until the run finishes.")
+def main(framework: str, params_path: str, prepared: Path, split_dir: Path, models: Path, live: Path,
+         checkpoints: Path) -> None:
+    """Train FRAMEWORK's model (numpy or torch). A run that was killed resumes from its last epoch."""
+    outputs = Outputs(
+        model=models / f"{framework}.npz",
+        live_dir=live / framework,
+        checkpoint=checkpoints / f"{framework}.npz",
+    )
+    with user_errors():
+        summary = train(framework, load_params(params_path), prepared, split_dir, outputs)
+    click.echo(
+        f"{framework}: best validation accuracy {100 * summary['best_val_acc']:.2f}% at epoch "
+        f"{summary['best_epoch']}, final {100 * summary['final_val_acc']:.2f}%; model in {outputs.model}"
+    )
+
+
+if __name__ == "__main__":
+    main()
