@@ -1,0 +1,171 @@
+"""End to end: the whole DVC pipeline on a small subset, in a temporary git repository."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lablib.data.fashion_mnist import FILES
+from lablib.train.checkpoint import load_npz, unpack_json
+
+pytestmark = pytest.mark.slow
+
+TIMING_KEYS = {"mean_epoch_seconds", "images_per_second"}
+
+
+@pytest.fixture(scope="module")
+def repo(workspace_factory):
+    ws = workspace_factory()
+    ws.run("dvc", "repro")
+    return ws
+
+
+def metrics(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return {key: value for key, value in data.items() if key not in TIMING_KEYS and key != "step"}
+
+
+def test_repro_builds_everything_and_then_nothing(repo):
+    for name, sha256 in ((name, entry.sha256) for name, entry in FILES.items()):
+        assert hashlib.sha256(gzip.decompress((repo.root / "data/raw" / name).read_bytes())).hexdigest() == sha256
+    for path in ("models/numpy.npz", "models/torch.npz", "dvclive/numpy/metrics.json", "dvclive/torch/metrics.json"):
+        assert (repo.root / path).is_file(), path
+    assert not (repo.root / "checkpoints/numpy.npz").exists(), "a finished run leaves no checkpoint"
+    second = repo.run("dvc", "repro")
+    assert "Data and pipelines are up to date" in second.stdout, second.stdout
+
+
+def test_split_is_stratified(repo):
+    prepared = repo.root / "data/prepared"
+    assert np.bincount(np.load(prepared / "train_labels.npy")).tolist() == [30] * 10
+    assert np.bincount(np.load(prepared / "val_labels.npy")).tolist() == [10] * 10
+    assert np.load(prepared / "test_images.npy", mmap_mode="r").shape == (10000, 1, 28, 28)
+
+
+def test_both_frameworks_log_every_epoch(repo):
+    for framework in ("numpy", "torch"):
+        summary = json.loads((repo.root / f"dvclive/{framework}/metrics.json").read_text())
+        assert summary["epochs"] == 2
+        assert 0.0 <= summary["best_val_acc"] <= 1.0
+        rows = (repo.root / f"dvclive/{framework}/plots/metrics/val/acc.tsv").read_text().splitlines()
+        assert len(rows) == 1 + 2
+
+
+def _out(ws, name: str) -> Path:
+    """Outputs of runs made outside the pipeline go beside the repository, never into it."""
+    return ws.root.parent / "runs" / name
+
+
+def _train_args(ws, framework: str, name: str, params: Path) -> tuple[str, ...]:
+    out = _out(ws, name)
+    return (
+        "python", "-m", "stages.train", framework, "--params", str(params),
+        "--models", str(out / "models"), "--live", str(out / "live"), "--checkpoints", str(out / "ck"),
+    )
+
+
+def _train(ws, framework: str, name: str, params: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return ws.run(*_train_args(ws, framework, name, params), check=check)
+
+
+def _params_file(ws, name: str, **changes) -> Path:
+    params = yaml.safe_load((ws.root / "params.yaml").read_text())
+    params.update(changes)
+    path = ws.root.parent / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_same_seed_gives_same_metrics_and_weights(repo, framework):
+    params = _params_file(repo, "same_seed")
+    for name in ("a", "b"):
+        _train(repo, framework, f"{framework}-{name}", params)
+    a, b = (_out(repo, f"{framework}-{name}") for name in ("a", "b"))
+    assert metrics(a / f"live/{framework}/metrics.json") == metrics(b / f"live/{framework}/metrics.json")
+    wa, wb = load_npz(a / f"models/{framework}.npz"), load_npz(b / f"models/{framework}.npz")
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
+
+
+def test_killed_run_resumes_to_the_same_weights(repo):
+    params = _params_file(repo, "resume", epochs=4)
+    _train(repo, "numpy", "whole", params)
+    checkpoint = _out(repo, "killed") / "ck/numpy.npz"
+    process = subprocess.Popen(
+        _train_args(repo, "numpy", "killed", params), cwd=repo.root, env=repo.env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert process.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert unpack_json(load_npz(checkpoint)["meta"])["epoch"] < 4
+    resumed = _train(repo, "numpy", "killed", params)
+    assert "resuming" in resumed.stdout
+    assert not checkpoint.exists()
+    whole, killed = (_out(repo, name) for name in ("whole", "killed"))
+    assert metrics(whole / "live/numpy/metrics.json") == metrics(killed / "live/numpy/metrics.json")
+    ww, wk = load_npz(whole / "models/numpy.npz"), load_npz(killed / "models/numpy.npz")
+    for key in ww:
+        np.testing.assert_array_equal(ww[key], wk[key], err_msg=key)
+
+
+def test_nan_loss_stops_with_its_epoch_and_batch(repo):
+    params = _params_file(repo, "nan", optimizer="sgd", lr=1e30, epochs=3)
+    result = _train(repo, "numpy", "nan", params, check=False)
+    assert result.returncode == 1
+    assert "the loss became" in result.stderr and "epoch" in result.stderr and "batch" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (_out(repo, "nan") / "models/numpy.npz").exists()
+    assert not (_out(repo, "nan") / "live/numpy").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"optimizer": "adamm"}, "optimizer must be one of sgd, adam, adamw"),
+        ({"lr": -0.1}, "lr must be a number > 0"),
+        ({"batch_size": 100000}, "batch_size 100000 is larger than the training data"),
+    ],
+)
+def test_bad_parameter_is_refused_before_any_work(repo, change, message):
+    params = _params_file(repo, "bad", **change)
+    result = _train(repo, "numpy", "bad", params, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not _out(repo, "bad").exists()
+
+
+def test_kfold_reports_each_fold_and_rotating_rotates(repo):
+    params = _params_file(repo, "kfold", validation="kfold", epochs=1)
+    _train(repo, "numpy", "kfold", params)
+    summary = json.loads((_out(repo, "kfold") / "live/numpy/metrics.json").read_text())
+    assert set(summary["kfold"]) == {"fold0", "fold1", "fold2", "mean_val_acc", "std_val_acc"}
+    folds = [summary["kfold"][f"fold{k}"] for k in range(3)]
+    assert summary["kfold"]["mean_val_acc"] == pytest.approx(np.mean(folds))
+
+
+def test_experiment_changes_metrics(repo):
+    repo.commit("baseline results")
+    repo.run("dvc", "exp", "run", "-S", "lr=0.001")
+    diff = repo.run("dvc", "metrics", "diff", "--json")
+    changed = json.loads(diff.stdout)["diff"]
+    assert "dvclive/numpy/metrics.json" in changed, diff.stdout
+    assert any(value.get("diff") for value in changed["dvclive/numpy/metrics.json"].values())
+    shown = repo.run("dvc", "exp", "show", "--json")
+    assert "lr" in shown.stdout
