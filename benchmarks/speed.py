@@ -1,0 +1,232 @@
+"""Training and evaluation throughput of the NumPy core beside PyTorch's CPU kernels, same weights.
+
+    python -m benchmarks.speed                       # both models, the default batch sizes
+    python -m benchmarks.speed --model lab2025_cnn --batch-size 250 --json
+
+Steps alternate between the frameworks inside one run, after a warm-up, so both see the same
+machine state; the figures are medians. The thread count of BLAS and of PyTorch is whatever the
+environment sets (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and the like).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import click
+import numpy as np
+import torch
+
+from lablib import optim
+from lablib.models import build_numpy, build_torch, get_spec
+from lablib.models.numpy_model import Classifier
+from lablib.models.torch_model import load_numpy_state
+from lablib.nn import CrossEntropyLoss
+
+DEFAULT_BATCHES = {"lab2025_cnn": (250,), "lab2023_cnn": (1, 64)}
+
+
+@dataclass
+class Result:
+    model: str
+    batch_size: int
+    numpy_train_ms: float
+    torch_train_ms: float
+    numpy_eval_ms: float
+    torch_eval_ms: float
+    numpy_train_img_s: float
+    torch_train_img_s: float
+    train_ratio: float
+    numpy_eval_img_s: float
+    torch_eval_img_s: float
+    eval_ratio: float
+    numpy_train_steps_s: float
+    numpy_peak_mb: float
+    torch_peak_mb: float
+    layers: list[dict[str, float | str]]
+
+
+def numpy_step(model: Classifier, optimizer: optim.Optimizer, x: np.ndarray, y: np.ndarray) -> None:
+    criterion = CrossEntropyLoss()
+    optimizer.zero_grad()
+    criterion(model(x), y)
+    model.backward(criterion.backward())
+    optimizer.step()
+
+
+def torch_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
+    optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+
+
+def median_ms(samples: list[float]) -> float:
+    return 1000 * statistics.median(samples)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def numpy_peak_mb(fn: Callable[[], object]) -> float:
+    """Peak of NumPy's own allocations during ``fn`` (NumPy reports them to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def torch_peak_mb(fn: Callable[[], object]) -> float:
+    """Peak of PyTorch's CPU allocator during ``fn``, from its profiler's memory events."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.cpu_memory_usage
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: int) -> list[dict[str, float | str]]:
+    """Median forward and backward milliseconds of each leaf layer of the NumPy model, in order."""
+    layers = [*model.features, *model.classifier]
+    forward = [[] for _ in layers]
+    backward = [[] for _ in layers]
+    criterion = CrossEntropyLoss()
+    model.train()
+    for _ in range(repeats):
+        h = x
+        for index, layer in enumerate(layers):
+            start = time.perf_counter()
+            h = layer.forward(h)
+            forward[index].append(time.perf_counter() - start)
+        criterion(h, y)
+        grad = criterion.backward()
+        for index in reversed(range(len(layers))):
+            start = time.perf_counter()
+            grad = layers[index].backward(grad)
+            backward[index].append(time.perf_counter() - start)
+    return [
+        {"layer": f"{index}: {layer!r}".split("\n")[0], "forward_ms": median_ms(f), "backward_ms": median_ms(b)}
+        for index, (layer, f, b) in enumerate(zip(layers, forward, backward, strict=True))
+    ]
+
+
+def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -> Result:
+    spec = get_spec(name, width)
+    rng = np.random.default_rng(0)
+    np_model = build_numpy(spec, rng=rng)
+    torch_model = build_torch(spec)
+    load_numpy_state(torch_model, np_model.state_dict())
+    np_opt = optim.Adam(list(np_model.parameters()), lr=1e-4)
+    torch_opt = torch.optim.Adam(torch_model.parameters(), lr=1e-4)
+    x = rng.uniform(-0.5, 0.5, (batch_size, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, batch_size)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def np_train() -> None:
+        np_model.train()
+        numpy_step(np_model, np_opt, x, y)
+
+    def torch_train() -> None:
+        torch_model.train()
+        torch_step(torch_model, torch_opt, tx, ty)
+
+    def np_eval() -> None:
+        np_model.eval()
+        np_model(x)
+
+    @torch.no_grad()
+    def torch_eval() -> None:
+        torch_model.eval()
+        torch_model(tx)
+
+    samples: dict[str, list[float]] = {"np_train": [], "torch_train": [], "np_eval": [], "torch_eval": []}
+    for step in range(warmup + steps):
+        timings = {
+            "np_train": timed(np_train),
+            "torch_train": timed(torch_train),
+            "np_eval": timed(np_eval),
+            "torch_eval": timed(torch_eval),
+        }
+        if step >= warmup:
+            for key, value in timings.items():
+                samples[key].append(value)
+    ms = {key: median_ms(value) for key, value in samples.items()}
+    img_s = {key: 1000 * batch_size / value for key, value in ms.items()}
+    return Result(
+        model=name,
+        batch_size=batch_size,
+        numpy_train_ms=ms["np_train"],
+        torch_train_ms=ms["torch_train"],
+        numpy_eval_ms=ms["np_eval"],
+        torch_eval_ms=ms["torch_eval"],
+        numpy_train_img_s=img_s["np_train"],
+        torch_train_img_s=img_s["torch_train"],
+        train_ratio=img_s["np_train"] / img_s["torch_train"],
+        numpy_eval_img_s=img_s["np_eval"],
+        torch_eval_img_s=img_s["torch_eval"],
+        eval_ratio=img_s["np_eval"] / img_s["torch_eval"],
+        numpy_train_steps_s=1000 / ms["np_train"],
+        numpy_peak_mb=numpy_peak_mb(np_train),
+        torch_peak_mb=torch_peak_mb(torch_train),
+        layers=layer_breakdown(np_model, x, y, max(3, steps // 2)),
+    )
+
+
+def format_table(results: list[Result]) -> str:
+    header = (
+        f"{'model':<12} {'batch':>5} | {'train ms':>17} | {'train img/s':>17} {'ratio':>5} | "
+        f"{'eval img/s':>17} {'ratio':>5} | {'peak MB':>13}"
+    )
+    lines = [header, f"{'':<12} {'':>5} | {'numpy':>8} {'torch':>8} | {'numpy':>8} {'torch':>8} {'':>5} | "
+             f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6}", "-" * len(header)]
+    for r in results:
+        lines.append(
+            f"{r.model:<12} {r.batch_size:>5} | {r.numpy_train_ms:>8.2f} {r.torch_train_ms:>8.2f} | "
+            f"{r.numpy_train_img_s:>8.0f} {r.torch_train_img_s:>8.0f} {r.train_ratio:>5.2f} | "
+            f"{r.numpy_eval_img_s:>8.0f} {r.torch_eval_img_s:>8.0f} {r.eval_ratio:>5.2f} | "
+            f"{r.numpy_peak_mb:>6.0f} {r.torch_peak_mb:>6.0f}"
+        )
+    for r in results:
+        lines.append(f"\nNumPy {r.model}, batch {r.batch_size}, per layer (median ms):")
+        lines.append(f"  {'layer':<60} {'forward':>8} {'backward':>8}")
+        for layer in r.layers:
+            lines.append(f"  {layer['layer'][:60]:<60} {layer['forward_ms']:>8.2f} {layer['backward_ms']:>8.2f}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--model", "models", multiple=True, type=click.Choice(sorted(DEFAULT_BATCHES)),
+              help="Model to time (repeatable); default both.")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1),
+              help="Batch size (repeatable); default 250 for lab2025_cnn, 1 and 64 for lab2023_cnn.")
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(1), help="Timed steps per framework.")
+@click.option("--warmup", default=2, show_default=True, type=click.IntRange(0), help="Untimed steps first.")
+@click.option("--width", default=20, show_default=True, help="Filters of lab2023_cnn.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
+def main(models: tuple[str, ...], batch_sizes: tuple[int, ...], steps: int, warmup: int, width: int,
+         as_json: bool) -> None:
+    """Time full training steps (forward, cross-entropy, backward, Adam) and evaluation forwards."""
+    results = []
+    for name in models or tuple(DEFAULT_BATCHES):
+        for batch_size in batch_sizes or DEFAULT_BATCHES[name]:
+            n_steps = steps if batch_size > 8 else max(steps, 200)
+            results.append(benchmark(name, batch_size, n_steps, max(warmup, 2), width))
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in results], indent=2))
+    else:
+        click.echo(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
+        click.echo(format_table(results))
+
+
+if __name__ == "__main__":
+    main()
