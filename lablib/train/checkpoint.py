@@ -8,28 +8,19 @@ array, so no file ever needs pickle to load.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lablib.atomic import staged_file
+
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically: readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            np.savez(file, **{key: np.asarray(value) for key, value in arrays.items()})
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with staged_file(path) as tmp, open(tmp, "wb") as file:
+        np.savez(file, **{key: np.asarray(value) for key, value in arrays.items()})
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

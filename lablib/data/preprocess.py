@@ -1,0 +1,22 @@
+"""Preprocessing: images to float32 in [-0.5, 0.5] (report 000, 2.3), written as .npy files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from lablib.atomic import staged_dir
+
+
+def to_tensor(images: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, 28, 28)`` to float32 ``(N, 1, 28, 28)``: ``x / 255 - 0.5``."""
+    return (images.astype(np.float32) / np.float32(255) - np.float32(0.5))[:, None]
+
+
+def save_arrays(out_dir: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Replace ``out_dir`` by a folder of ``<name>.npy`` files (memory-mappable), all or nothing."""
+    with staged_dir(out_dir) as staging:
+        for name, array in arrays.items():
+            np.save(staging / f"{name}.npy", np.ascontiguousarray(array))
