@@ -1,0 +1,29 @@
+"""Dropout: inverted, so evaluation is the identity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lablib.nn.module import Module
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0:
+            self._mask = None
+            return x
+        self._mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
+        return x * self._mask
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return grad_output if self._mask is None else grad_output * self._mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

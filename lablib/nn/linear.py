@@ -1,0 +1,42 @@
+"""Linear: ``y = x W^T + b``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lablib.nn.init import bias_uniform, kaiming_uniform
+from lablib.nn.module import Module
+from lablib.nn.parameter import Parameter
+
+
+class Linear(Module):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        dtype: type = np.float32,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        rng = rng if rng is not None else np.random.default_rng()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(kaiming_uniform((out_features, in_features), rng, dtype=dtype))
+        self.bias = Parameter(bias_uniform(out_features, in_features, rng, dtype)) if bias else None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
+        y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        self.weight.accumulate_grad(grad_output.T @ self._x)
+        if self.bias is not None:
+            self.bias.accumulate_grad(grad_output.sum(axis=0))
+        return grad_output @ self.weight.data
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
