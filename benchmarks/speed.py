@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from lablib import optim
-from lablib.models import build_numpy, build_torch, get_spec
+from lablib.models import build_numpy, get_spec
 from lablib.models.numpy_model import Classifier
-from lablib.models.torch_model import load_numpy_state
+from lablib.models.torch_model import build_torch, load_numpy_state
 from lablib.nn import CrossEntropyLoss
 
 DEFAULT_BATCHES = {"lab2025_cnn": (250,), "lab2023_cnn": (1, 64)}

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lablib.models import build_torch, get_spec
-from lablib.models.torch_model import load_numpy_state, torch_to_numpy_state
+from lablib.models import get_spec
+from lablib.models.torch_model import build_torch, load_numpy_state, torch_to_numpy_state
 from lablib.params import ParamsError, TrainParams
 from lablib.torch_twin import CenterLoss
 from lablib.train.checkpoint import prefixed, unprefixed
@@ -71,7 +71,7 @@ class TorchBackend:
             self.center.update_centers(embedding.detach(), yb)
         self.optimizer.step()
         correct = int((logits.argmax(1) == yb).sum())
-        return float(loss), float(center_loss), correct
+        return loss.item(), center_loss.item(), correct
 
     @torch.no_grad()
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

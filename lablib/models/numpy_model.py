@@ -1,0 +1,44 @@
+"""Build a spec with the NumPy core."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from lablib import nn
+from lablib.models.specs import Layer, Spec
+
+
+class Classifier(nn.Module):
+    """``features`` (image -> embedding) then ``classifier`` (embedding -> logits)."""
+
+    def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.classifier(self.features(x))
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return self.features.backward(self.classifier.backward(grad_output))
+
+
+def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Module:
+    name, kwargs = layer
+    cls = getattr(nn, name)
+    accepted = inspect.signature(cls).parameters
+    extra = {key: value for key, value in (("rng", rng), ("dtype", dtype)) if key in accepted}
+    return cls(**kwargs, **extra)
+
+
+def build_numpy(
+    spec: Spec, *, seed: int | None = None, rng: np.random.Generator | None = None, dtype: type = np.float32
+) -> Classifier:
+    """A NumPy :class:`Classifier` initialised as PyTorch would, drawn from ``rng`` (or ``seed``)."""
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    return Classifier(
+        nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["features"])),
+        nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["classifier"])),
+    )

@@ -1,0 +1,43 @@
+"""Build a spec with PyTorch, and move weights between the two frameworks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from lablib.models.specs import Spec
+
+
+class TorchClassifier(nn.Module):
+    """The PyTorch twin of :class:`lablib.models.numpy_model.Classifier`; the same state_dict keys."""
+
+    def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def build_torch(spec: Spec) -> TorchClassifier:
+    return TorchClassifier(
+        nn.Sequential(*(getattr(nn, name)(**kwargs) for name, kwargs in spec["features"])),
+        nn.Sequential(*(getattr(nn, name)(**kwargs) for name, kwargs in spec["classifier"])),
+    )
+
+
+def numpy_to_torch_state(state: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {key: torch.from_numpy(np.array(value, copy=True)) for key, value in state.items()}
+
+
+def torch_to_numpy_state(module: nn.Module) -> dict[str, np.ndarray]:
+    return {key: value.detach().cpu().numpy().copy() for key, value in module.state_dict().items()}
+
+
+def load_numpy_state(module: nn.Module, state: Mapping[str, np.ndarray]) -> None:
+    """Load a NumPy state dict (as ``Module.state_dict`` or an ``.npz`` gives it) into ``module``."""
+    module.load_state_dict(numpy_to_torch_state(state), strict=True)

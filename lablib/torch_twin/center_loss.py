@@ -1,0 +1,25 @@
+"""Center loss in PyTorch, number for number the twin of ``lablib.nn.CenterLoss``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CenterLoss(nn.Module):
+    """``0.5 * mean_i ||x_i - c_{y_i}||^2``; centres are a buffer moved by :meth:`update_centers`."""
+
+    def __init__(self, num_classes: int, feat_dim: int, alpha: float = 0.5) -> None:
+        super().__init__()
+        self.num_classes, self.feat_dim, self.alpha = num_classes, feat_dim, alpha
+        self.register_buffer("centers", torch.randn(num_classes, feat_dim))
+
+    def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (features - self.centers[target]).square().sum() / len(features)
+
+    @torch.no_grad()
+    def update_centers(self, features: torch.Tensor, target: torch.Tensor) -> None:
+        """Wen et al.'s rule: ``c_j -= alpha * sum_{i: y_i = j} (c_j - x_i) / (1 + n_j)``."""
+        delta = torch.zeros_like(self.centers).index_add_(0, target, self.centers[target] - features)
+        counts = torch.bincount(target, minlength=self.num_classes).to(self.centers.dtype)
+        self.centers -= self.alpha * delta / (1 + counts)[:, None]
