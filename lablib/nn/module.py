@@ -27,20 +27,19 @@ class Module:
         object.__setattr__(self, "_modules", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
-        for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if name in self._buffers and not isinstance(value, Parameter | Module):
+            self._buffers[name] = value  # ``self.running_mean *= m`` rebinds the buffer, as in PyTorch
+        else:
+            for registry in (self._parameters, self._buffers, self._modules):
+                registry.pop(name, None)
+            if isinstance(value, Parameter):
+                self._parameters[name] = value
+            elif isinstance(value, Module):
+                self._modules[name] = value
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:
         """Register state that is saved in ``state_dict`` but not trained (BatchNorm's running stats)."""
-        self.__setattr__(name, value)
-        self._buffers[name] = value
-
-    def _set_buffer(self, name: str, value: np.ndarray) -> None:
         self._buffers[name] = value
         object.__setattr__(self, name, value)
 
@@ -136,7 +135,7 @@ class Module:
                 param.grad = None
             for name, buf in list(module._buffers.items()):
                 if np.issubdtype(buf.dtype, np.floating):
-                    module._set_buffer(name, buf.astype(dtype))
+                    setattr(module, name, buf.astype(dtype))
         return self
 
     def double(self) -> Module:

@@ -164,7 +164,7 @@ def test_experiment_changes_metrics(repo):
     repo.commit("baseline results")
     repo.run("dvc", "exp", "run", "-S", "lr=0.001")
     diff = repo.run("dvc", "metrics", "diff", "--json")
-    changed = json.loads(diff.stdout)["diff"]
+    changed = json.loads(diff.stdout)
     assert "dvclive/numpy/metrics.json" in changed, diff.stdout
     assert any(value.get("diff") for value in changed["dvclive/numpy/metrics.json"].values())
     shown = repo.run("dvc", "exp", "show", "--json")
