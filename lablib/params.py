@@ -13,9 +13,8 @@ from typing import Any
 
 import yaml
 
-from lablib.errors import LabError
-
 from lablib.data.augment import AugmentConfig
+from lablib.errors import LabError
 
 MODELS = ("lab2025_cnn", "lab2023_cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw")

@@ -1,34 +1,38 @@
 """Fetch: find the four official files, verify every byte, and only then write them.
 
-Sources are tried in order: a folder the user names (argument or ``$FASHION_MNIST_DIR``), Debian's
-``dataset-fashion-mnist`` package, the official download. A source counts when it holds all four
-files; then each must decompress to bytes whose SHA-256 is the published one, and a source that
-fails that check is an error, never silently skipped. Debian's ``.gz`` headers differ from the
-official ones, so only the decompressed bytes are compared.
+Sources, in order: the folder passed as ``source_dir`` (else ``$FASHION_MNIST_DIR``), Debian's
+``dataset-fashion-mnist`` package, the official download. A folder is a source when it holds all four
+files; one that lacks any is passed over, which is safe because whichever source is used must yield
+the same verified bytes. A source that holds the files but fails verification is an error, never
+skipped: a corrupt copy, even the one named explicitly, deserves attention rather than a fallback.
+
+Verification compares the SHA-256 of each decompressed file (Debian's ``.gz`` headers differ from the
+official ones, the streams do not) and reads it with the strict IDX reader. Only then is ``dest``
+replaced, all at once, by the four files as found (still gzipped) and ``provenance.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
-import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from lablib.atomic import staged_dir
-from lablib.data.fashion_mnist import APT_COMMAND, DEBIAN_DIR, ENV_VAR, FILES, OFFICIAL_URL, OfficialFile
-from lablib.data.idx import decompress, parse_idx
+from lablib.data.fashion_mnist import APT_COMMAND, COUNTS, DEBIAN_DIR, ENV_VAR, OFFICIAL_URL, SHA256
+from lablib.data.idx import decompress, load_images, load_labels
 from lablib.errors import LabError
 
 PROVENANCE = "provenance.json"
 
 
-class ChecksumError(LabError):
+class ChecksumError(LabError, ValueError):
     """A file whose decompressed bytes are not the published ones."""
 
 
@@ -38,64 +42,17 @@ class DataUnavailableError(LabError):
 
 @dataclass(frozen=True)
 class FetchResult:
+    """Which source was used (``source_dir``, ``env``, ``debian`` or ``download``), its folder or base
+    URL, and the verified SHA-256 of each decompressed file."""
+
     source: str
     location: str
     sha256: dict[str, str]
 
+    @property
     def provenance(self) -> dict[str, object]:
-        return {"source": self.source, "location": self.location, "sha256": self.sha256}
-
-
-def read_folder(folder: Path, files: Mapping[str, OfficialFile]) -> dict[str, bytes] | None:
-    """The files' bytes if ``folder`` holds all of them, else ``None``."""
-    if not all((folder / name).is_file() for name in files):
-        return None
-    return {name: (folder / name).read_bytes() for name in files}
-
-
-def download(base_url: str, files: Mapping[str, OfficialFile], timeout: float = 30) -> dict[str, bytes] | None:
-    """The files from ``base_url`` with a progress bar, or ``None`` if any request fails."""
-    found = {}
-    for name in files:
-        try:
-            with urllib.request.urlopen(base_url + name, timeout=timeout) as response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                chunks = []
-                with tqdm(total=total, unit="B", unit_scale=True, desc=name) as bar:
-                    while chunk := response.read(1 << 16):
-                        chunks.append(chunk)
-                        bar.update(len(chunk))
-        except (urllib.error.URLError, OSError, TimeoutError):
-            return None
-        found[name] = b"".join(chunks)
-    return found
-
-
-def verify(blobs: Mapping[str, bytes], files: Mapping[str, OfficialFile], where: str) -> dict[str, str]:
-    """SHA-256 of each decompressed file, checked against ``files`` and parsed as IDX."""
-    hashes = {}
-    for name, expected in files.items():
-        path = Path(where) / name
-        raw = decompress(path, blobs[name])
-        actual = hashlib.sha256(raw).hexdigest()
-        if actual != expected.sha256:
-            raise ChecksumError(
-                f"{path}: the SHA-256 of its decompressed bytes is {actual}, expected {expected.sha256}. "
-                f"The file is corrupt or not the official one; nothing was written. Replace or remove it."
-            )
-        count = len(parse_idx(path, raw))
-        if count != expected.count:
-            raise ChecksumError(f"{path}: holds {count} items, expected {expected.count}")
-        hashes[name] = actual
-    return hashes
-
-
-def write_atomically(dest: Path, blobs: Mapping[str, bytes], provenance: Mapping[str, object]) -> None:
-    """Replace ``dest`` by a folder holding ``blobs`` and ``provenance.json``, all or nothing."""
-    with staged_dir(dest) as staging:
-        for name, blob in blobs.items():
-            (staging / name).write_bytes(blob)
-        (staging / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
+        """What ``fetch`` writes to ``dest/provenance.json``."""
+        return {"source": self.source, "location": self.location, "sha256": dict(self.sha256)}
 
 
 def fetch(
@@ -104,37 +61,98 @@ def fetch(
     *,
     env: Mapping[str, str] = os.environ,
     debian_dir: Path = DEBIAN_DIR,
-    download_url: str | None = OFFICIAL_URL,
-    files: Mapping[str, OfficialFile] = FILES,
+    download: bool = True,
+    url: str = OFFICIAL_URL,
+    timeout: float = 30.0,
+    expected: Mapping[str, str] = SHA256,
+    counts: Mapping[str, int] = COUNTS,
 ) -> FetchResult:
-    """Put the verified official files (still gzipped) and ``provenance.json`` into ``dest``.
+    """Replace ``dest`` by a folder of the verified files (as found, still gzipped) and ``provenance.json``.
 
-    ``download_url=None`` turns the download off; ``files`` holds the expected hashes and counts.
+    ``expected`` maps each file name to the SHA-256 of its decompressed bytes and ``counts`` to its
+    number of items; ``url`` is the base the names are appended to. Raises :class:`ChecksumError` (or
+    :class:`~lablib.data.idx.IdxError` for a file that does not decompress) leaving ``dest`` as it was,
+    and :class:`DataUnavailableError` when no source holds the files.
     """
-    user_dir = source_dir or (Path(env[ENV_VAR]) if env.get(ENV_VAR) else None)
-    candidates: list[tuple[str, str, dict[str, bytes] | None]] = []
-    if user_dir is not None:
-        candidates.append(("folder", str(user_dir), read_folder(Path(user_dir), files)))
-    candidates.append(("debian", str(debian_dir), read_folder(Path(debian_dir), files)))
-    for kind, location, blobs in candidates:
-        if blobs is not None:
-            return _commit(dest, kind, location, blobs, files)
-    if download_url is not None:
-        blobs = download(download_url, files)
-        if blobs is not None:
-            return _commit(dest, "download", download_url, blobs, files)
-    looked = f" (looked in {user_dir} and {debian_dir})" if user_dir else f" (looked in {debian_dir})"
+    names = list(expected)
+    folders = [("debian", Path(debian_dir))]
+    if source_dir is not None:
+        folders.insert(0, ("source_dir", Path(source_dir)))
+    elif env.get(ENV_VAR):
+        folders.insert(0, ("env", Path(env[ENV_VAR])))
+    tried = []
+    for kind, folder in folders:
+        missing = [name for name in names if not (folder / name).is_file()]
+        if not missing:
+            return _install(dest, kind, str(folder.absolute()), _read(folder, names), expected, counts)
+        tried.append(f"{folder}: " + ("no such folder" if not folder.is_dir() else "lacks " + ", ".join(missing)))
+    if download:
+        try:
+            blobs = _download(url, names, timeout)
+        except (OSError, http.client.HTTPException) as error:
+            tried.append(f"{url}: download failed ({error})")
+        else:
+            return _install(dest, "download", url, blobs, expected, counts)
+    else:
+        tried.append(f"{url}: download turned off")
     raise DataUnavailableError(
-        f"Fashion-MNIST not found{looked}. Provide the four .gz files in one of three ways:\n"
-        f"  1. a folder holding them: set data.source_dir in params.yaml or the {ENV_VAR} environment variable;\n"
-        f"  2. Debian's package: {APT_COMMAND};\n"
-        f"  3. internet access to {OFFICIAL_URL} for the official download."
+        "Fashion-MNIST is not available. Looked at:\n"
+        + "".join(f"  - {line}\n" for line in tried)
+        + f"Provide the four files ({', '.join(names)}) in one of three ways:\n"
+        f"  1. a folder holding them: data.source_dir in params.yaml or the {ENV_VAR} environment variable;\n"
+        f"  2. Debian's package: {APT_COMMAND}\n"
+        f"  3. internet access to {url} for the official download."
     )
 
 
-def _commit(
-    dest: Path, kind: str, location: str, blobs: dict[str, bytes], files: Mapping[str, OfficialFile]
+def _read(folder: Path, names: Iterable[str]) -> dict[str, bytes]:
+    try:
+        return {name: (folder / name).read_bytes() for name in names}
+    except OSError as error:
+        raise DataUnavailableError(f"{error.filename}: cannot be read ({error.strerror})") from None
+
+
+def _download(url: str, names: Iterable[str], timeout: float) -> dict[str, bytes]:
+    """Each file from ``url + name`` with a progress bar; any network failure raises."""
+    blobs = {}
+    for name in names:
+        with urllib.request.urlopen(url + name, timeout=timeout) as response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            chunks = []
+            with tqdm(total=total, unit="B", unit_scale=True, desc=name) as bar:
+                while chunk := response.read(1 << 16):
+                    chunks.append(chunk)
+                    bar.update(len(chunk))
+        blobs[name] = b"".join(chunks)
+    return blobs
+
+
+def _install(
+    dest: Path,
+    source: str,
+    location: str,
+    blobs: Mapping[str, bytes],
+    expected: Mapping[str, str],
+    counts: Mapping[str, int],
 ) -> FetchResult:
-    result = FetchResult(kind, location, verify(blobs, files, location))
-    write_atomically(dest, blobs, result.provenance())
+    """Verify every file, then swap ``dest`` for a folder holding them and the provenance."""
+    hashes = {}
+    for name, blob in blobs.items():
+        path = f"{location.rstrip('/')}/{name}"
+        raw = decompress(path, data=blob)
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != expected[name]:
+            raise ChecksumError(
+                f"{path}: the SHA-256 of its decompressed bytes is {actual}, expected {expected[name]}. "
+                f"It is corrupt or not the official file; {dest} was left as it was."
+            )
+        items = len((load_images if "-images-" in name else load_labels)(path, raw=raw))
+        if items != counts[name]:
+            raise ChecksumError(f"{path}: holds {items} items, expected {counts[name]}; {dest} was left as it was.")
+        hashes[name] = actual
+    result = FetchResult(source, location, hashes)
+    with staged_dir(dest) as staging:
+        for name, blob in blobs.items():
+            (staging / name).write_bytes(blob)
+        (staging / PROVENANCE).write_text(json.dumps(result.provenance, indent=2) + "\n")
     return result

@@ -11,12 +11,20 @@ from lablib.atomic import staged_dir
 
 
 def to_tensor(images: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, 28, 28)`` to float32 ``(N, 1, 28, 28)``: ``x / 255 - 0.5``."""
-    return (images.astype(np.float32) / np.float32(255) - np.float32(0.5))[:, None]
+    """uint8 ``(N, 28, 28)`` to float32 ``(N, 1, 28, 28)``: ``x / 255 - 0.5``, one channel for Conv2d."""
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ValueError(f"to_tensor expects uint8 images of shape (N, H, W); got {images.dtype} {images.shape}")
+    x = images.astype(np.float32)[:, None]
+    x /= np.float32(255)
+    x -= np.float32(0.5)
+    return x
 
 
 def save_arrays(out_dir: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Replace ``out_dir`` by a folder of ``<name>.npy`` files (memory-mappable), all or nothing."""
+    """Replace ``out_dir`` by a folder of ``<name>.npy`` files, all or nothing.
+
+    Plain ``np.save`` files (no pickles), so that readers can ``np.load(path, mmap_mode="r")``.
+    """
     with staged_dir(out_dir) as staging:
         for name, array in arrays.items():
-            np.save(staging / f"{name}.npy", np.ascontiguousarray(array))
+            np.save(staging / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)

@@ -1,7 +1,8 @@
 """The split: a fixed stratified hold-out, an optional stratified subset, and K-fold assignments.
 
-Every function is a pure function of the labels and a seed, drawn with NumPy's PCG64 generator in
-a fixed order, so the same seed gives the same indices on every run and every machine.
+Every function is a pure function of the labels and a seed. Each draws from its own NumPy PCG64 stream
+(``default_rng([seed, i])``), class by class in label order, so the same seed gives the same indices on
+every run and every machine, whatever else was drawn before.
 """
 
 from __future__ import annotations
@@ -15,45 +16,61 @@ class SplitError(LabError, ValueError):
     """A split that the labels cannot support; the message names the parameter."""
 
 
-def _per_class(labels: np.ndarray) -> list[np.ndarray]:
-    return [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+def _classes(labels: np.ndarray) -> list[np.ndarray]:
+    """The positions of each class present in ``labels``, in label order."""
+    return [np.flatnonzero(labels == c) for c in np.unique(labels)]
 
 
-def holdout_split(labels: np.ndarray, val_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) indices, sorted; ``val_per_class`` images of every class are held out."""
+def holdout_split(labels: np.ndarray, val_per_class: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices into ``labels``, sorted int64: ``val_per_class`` of every class are held out."""
+    labels = np.asarray(labels)
+    if val_per_class < 0:
+        raise SplitError(f"data.val_per_class must be at least 0; got {val_per_class}")
     rng = np.random.default_rng([seed, 0])
-    val = []
-    for c, members in enumerate(_per_class(labels)):
+    val = [np.empty(0, dtype=np.int64)]
+    for members in _classes(labels):
         if val_per_class >= len(members):
             raise SplitError(
-                f"data.val_per_class {val_per_class} leaves no training image of class {c} ({len(members)} in all)"
+                f"data.val_per_class {val_per_class} leaves no training image of class {labels[members[0]]} "
+                f"({len(members)} in all)"
             )
         val.append(rng.permutation(members)[:val_per_class])
     val_idx = np.sort(np.concatenate(val)).astype(np.int64)
-    train_idx = np.setdiff1d(np.arange(len(labels), dtype=np.int64), val_idx)
-    return train_idx, val_idx
+    return np.setdiff1d(np.arange(len(labels), dtype=np.int64), val_idx), val_idx
+
+
+def equal_shares(n: int, sizes: np.ndarray) -> np.ndarray:
+    """How many of each class to take so that ``n`` items are spread over classes of ``sizes`` as evenly
+    as possible: every class gets ``min(size, level)``, and the few left over go one each to the first
+    classes (in label order) that have more than ``level``."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    totals = np.minimum(sizes[:, None], np.arange(sizes.max() + 1)).sum(axis=0)
+    level = int(np.searchsorted(totals, n, side="right")) - 1
+    shares = np.minimum(sizes, level)
+    shares[np.flatnonzero(sizes > level)[: n - shares.sum()]] += 1
+    return shares
 
 
 def stratified_subset(indices: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` of ``indices`` (sorted), classes as equal as possible; the first ``n % K`` classes get one more."""
-    groups = _per_class(labels[indices])
-    k = len(groups)
-    if not k <= n <= len(indices):
-        raise SplitError(f"data.subset must be between {k} and {len(indices)} (the training split); got {n}")
+    """``n`` of ``indices`` (sorted int64), classes as equal as possible (see :func:`equal_shares`)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    groups = _classes(np.asarray(labels)[indices])
+    if not max(len(groups), 1) <= n <= len(indices):
+        raise SplitError(
+            f"data.subset must be between {max(len(groups), 1)} (one image per class) and {len(indices)} "
+            f"(the training images available); got {n}"
+        )
     rng = np.random.default_rng([seed, 1])
-    chosen = []
-    for c, members in enumerate(groups):
-        want = n // k + (c < n % k)
-        if want > len(members):
-            raise SplitError(f"data.subset {n} asks for {want} images of class {c}, which has {len(members)}")
-        chosen.append(indices[rng.permutation(members)[:want]])
-    return np.sort(np.concatenate(chosen)).astype(np.int64)
+    shares = equal_shares(n, np.array([len(members) for members in groups]))
+    chosen = [indices[rng.permutation(members)[:share]] for members, share in zip(groups, shares, strict=True)]
+    return np.sort(np.concatenate(chosen))
 
 
 def kfold_assignments(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """The fold (0..k-1) of every item, each class spread evenly over the folds."""
-    groups = _per_class(labels)
-    smallest = min(len(members) for members in groups)
+    """The fold (0..k-1, int64) of every item; within each class the fold sizes differ by at most one."""
+    labels = np.asarray(labels)
+    groups = _classes(labels)
+    smallest = min((len(members) for members in groups), default=0)
     if not 2 <= k <= smallest:
         raise SplitError(f"data.kfold must be between 2 and {smallest} (the smallest class); got {k}")
     rng = np.random.default_rng([seed, 2])
@@ -65,9 +82,12 @@ def kfold_assignments(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     return folds
 
 
-def make_split(labels: np.ndarray, *, val_per_class: int, subset: int | None, kfold: int, seed: int) -> dict[str, np.ndarray]:
-    """``train`` and ``val`` (indices into the official training set) and ``folds``, the fold of each
-    item of ``concatenate([train, val])``, the pool that the K-fold methods train and validate on."""
+def make_split(
+    labels: np.ndarray, *, val_per_class: int, subset: int | None, kfold: int, seed: int
+) -> dict[str, np.ndarray]:
+    """The split stage's output: ``train`` and ``val``, sorted indices into the official training set
+    (``subset`` thins the train part only, after the hold-out), and ``folds``, the fold of each item of
+    ``np.concatenate([train, val])``, the pool that the K-fold methods train and validate on."""
     labels = np.asarray(labels)
     train, val = holdout_split(labels, val_per_class, seed)
     if subset is not None:

@@ -9,6 +9,10 @@ from lablib.nn.init import bias_uniform, calculate_fan_in_and_fan_out, kaiming_u
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
 
+# Up to this many weights, the weight gradient is summed from per-image products (N small GEMMs
+# and an (N, out, C*K*K) intermediate); beyond it one large GEMM over the whole batch is faster.
+WEIGHT_GRAD_BATCHED_MAX = 32768
+
 
 def _square(value: int | tuple[int, int], name: str) -> int:
     if isinstance(value, tuple):
@@ -52,18 +56,24 @@ class Conv2d(Module):
         k, s, p = self.kernel_size, self.stride, self.padding
         oh, ow = output_size(h, k, s, p), output_size(w, k, s, p)
         cols = im2col(x, k, s, p)
-        out = cols @ self.weight.data.reshape(self.out_channels, -1).T
+        out = self.weight.data.reshape(self.out_channels, -1) @ cols
         if self.bias is not None:
-            out += self.bias.data
+            out += self.bias.data[:, None]
         self._cols, self._input_shape = cols, x.shape
-        return out.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+        return out.reshape(n, self.out_channels, oh, ow)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        grad = grad_output.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
-        self.weight.accumulate_grad((grad.T @ self._cols).reshape(self.weight.shape))
+        n = grad_output.shape[0]
+        grad = grad_output.reshape(n, self.out_channels, -1)
+        weight = self.weight.data.reshape(self.out_channels, -1)
+        if weight.size <= WEIGHT_GRAD_BATCHED_MAX:
+            grad_weight = np.matmul(grad, self._cols.transpose(0, 2, 1)).sum(axis=0)
+        else:
+            grad_weight = np.tensordot(grad, self._cols, axes=([0, 2], [0, 2]))
+        self.weight.accumulate_grad(grad_weight.reshape(self.weight.shape))
         if self.bias is not None:
-            self.bias.accumulate_grad(grad.sum(axis=0))
-        grad_cols = grad @ self.weight.data.reshape(self.out_channels, -1)
+            self.bias.accumulate_grad(grad.sum(axis=(0, 2)))
+        grad_cols = weight.T @ grad
         return col2im(grad_cols, self._input_shape, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self) -> str:

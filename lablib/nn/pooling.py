@@ -18,25 +18,24 @@ class MaxPool2d(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         k = self.kernel_size
         view = windows(pad(x, self.padding, -np.inf), k, self.stride)
-        n, oh, ow, c, _, _ = view.shape
-        flat = view.reshape(n, oh, ow, c, k * k)
+        n, c, _, _, oh, ow = view.shape
+        flat = view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c, oh, ow, k * k)
         argmax = flat.argmax(axis=-1)
         self._argmax, self._input_shape = argmax, x.shape
-        return np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0].transpose(0, 3, 1, 2)
+        return np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         n, c, h, w = self._input_shape
         k, s, p = self.kernel_size, self.stride, self.padding
-        _, oh, ow, _ = self._argmax.shape
-        rows = np.arange(oh)[None, :, None, None] * s + self._argmax // k
-        cols = np.arange(ow)[None, None, :, None] * s + self._argmax % k
+        oh, ow = self._argmax.shape[2:]
+        rows = np.arange(oh)[:, None] * s + self._argmax // k
+        cols = np.arange(ow)[None, :] * s + self._argmax % k
         grad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=grad_output.dtype)
-        index = (np.arange(n)[:, None, None, None], np.arange(c)[None, None, None, :], rows, cols)
-        values = grad_output.transpose(0, 2, 3, 1)
-        if s >= k:
-            grad[index] = values
+        index = (np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols)
+        if s >= k:  # windows do not overlap: each input pixel receives at most one gradient
+            grad[index] = grad_output
         else:
-            np.add.at(grad, index, values)
+            np.add.at(grad, index, grad_output)
         return grad[:, :, p : p + h, p : p + w] if p else grad
 
     def extra_repr(self) -> str:
