@@ -166,18 +166,23 @@ def write_table(table: pd.DataFrame, out_dir: Path, stem: str, title: str) -> tu
 
 
 @click.group()
-def main() -> None:
+@click.option("--config", default="experiments.yaml", show_default=True, type=click.Path(path_type=Path),
+              help="Presets and series.")
+@click.pass_context
+def main(ctx: click.Context, config: Path) -> None:
     """Run the presets and ablation series of experiments.yaml as DVC experiments."""
+    ctx.obj = config
 
 
 @main.command()
 @click.argument("name")
 @click.option("--quick", is_flag=True, help="A subset and two epochs: see the mechanism work in minutes.")
 @click.option("--queue", is_flag=True, help="Only queue it; start with `dvc queue start`.")
-def preset(name: str, quick: bool, queue: bool) -> None:
+@click.pass_obj
+def preset(config: Path, name: str, quick: bool, queue: bool) -> None:
     """Run preset NAME as the DVC experiment NAME (NAME-quick with --quick)."""
     try:
-        overrides = preset_overrides(load_experiments(), name, quick)
+        overrides = preset_overrides(load_experiments(config), name, quick)
         exp_name = f"{name}{'-quick' if quick else ''}"
         dvc("exp", "run", *(["--queue"] if queue else []), "-n", exp_name, *set_args(overrides))
     except ExperimentError as error:
@@ -189,10 +194,11 @@ def preset(name: str, quick: bool, queue: bool) -> None:
 @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1), help="Queue workers.")
 @click.option("--quick", is_flag=True, help="A subset and two epochs: see the mechanism work in minutes.")
 @click.option("--out", default="reports/experiments", show_default=True, type=click.Path(path_type=Path))
-def series(name: str, jobs: int, quick: bool, out: Path) -> None:
+@click.pass_obj
+def series(config_path: Path, name: str, jobs: int, quick: bool, out: Path) -> None:
     """Queue every row of series NAME, run the queue with JOBS workers, wait, and write its table."""
     try:
-        config = load_experiments()
+        config = load_experiments(config_path)
         names = []
         for row in series_spec(config, name)["rows"]:
             exp_name = experiment_name(name, row, quick)
@@ -212,10 +218,11 @@ def series(name: str, jobs: int, quick: bool, out: Path) -> None:
 @click.argument("name")
 @click.option("--quick", is_flag=True, help="The table of the quick runs.")
 @click.option("--out", default="reports/experiments", show_default=True, type=click.Path(path_type=Path))
-def table(name: str, quick: bool, out: Path) -> None:
+@click.pass_obj
+def table(config: Path, name: str, quick: bool, out: Path) -> None:
     """Write the table of series NAME from the experiments DVC already holds."""
     try:
-        _write_series_table(load_experiments(), name, quick, out)
+        _write_series_table(load_experiments(config), name, quick, out)
     except ExperimentError as error:
         raise click.ClickException(str(error)) from None
 
