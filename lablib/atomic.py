@@ -18,15 +18,27 @@ def staged_dir(dest: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         yield staging
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old."))
-            dest.rename(old / dest.name)
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; give it a folder's usual mode
+        if not dest.exists():
             staging.rename(dest)
-            shutil.rmtree(old)
-        else:
+            return
+        old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old."))
+        dest.rename(old / dest.name)
+        try:
             staging.rename(dest)
+        except BaseException:
+            (old / dest.name).rename(dest)
+            raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -40,6 +52,7 @@ def staged_file(dest: Path) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as file:
             os.fsync(file.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)

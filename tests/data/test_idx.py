@@ -34,7 +34,11 @@ BAD_FILES: dict[str, tuple[bytes, Callable[[Path], np.ndarray], str]] = {
     "uncompressed IDX": (GOOD_IMAGES, load_images, "not a gzip file (it starts with 0x00000803"),
     "empty file": (b"", load_images, "not a gzip file (it is empty"),
     "truncated gzip": (gz(GOOD_IMAGES)[:200], load_images, "corrupt gzip stream"),
-    "gzip CRC wrong": (patched(gz(GOOD_IMAGES), -8, gz(GOOD_IMAGES)[-8] ^ 0xFF), load_images, "corrupt gzip stream"),
+    "gzip CRC wrong": (
+        patched(gz(GOOD_IMAGES), -8, gz(GOOD_IMAGES)[-8] ^ 0xFF),
+        load_images,
+        "corrupt gzip stream",
+    ),
     "gzip trailing garbage": (gz(GOOD_IMAGES) + b"garbage!", load_images, "corrupt gzip stream"),
     "first magic byte": (gz(patched(GOOD_IMAGES, 0, 1)), load_images, "wrong magic number 0x01000803"),
     "second magic byte": (gz(patched(GOOD_IMAGES, 1, 1)), load_images, "wrong magic number 0x00010803"),
@@ -42,15 +46,27 @@ BAD_FILES: dict[str, tuple[bytes, Callable[[Path], np.ndarray], str]] = {
     "labels read as images": (gz(GOOD_LABELS), load_images, "wrong magic number 0x00000801: 1 dimensions"),
     "images read as labels": (gz(GOOD_IMAGES), load_labels, "wrong magic number 0x00000803: 3 dimensions"),
     "zero dimensions": (gz(bytes([0, 0, 8, 0])), read_idx, "wrong magic number 0x00000800: 0 dimensions"),
-    "images 28x27": (gz(idx_bytes(IMAGES[:, :, :27])), load_images, "shape (5, 28, 27), expected (N, 28, 28)"),
+    "images 28x27": (
+        gz(idx_bytes(IMAGES[:, :, :27])),
+        load_images,
+        "shape (5, 28, 27), expected (N, 28, 28)",
+    ),
     "images 27x28": (gz(idx_bytes(IMAGES[:, :27])), load_images, "shape (5, 27, 28), expected (N, 28, 28)"),
     "header under 4 bytes": (gz(b"\x00\x00\x08"), load_images, "header too short: 3 bytes decompressed"),
-    "header cut in its sizes": (gz(GOOD_IMAGES[:10]), load_images, "header too short: 3 dimensions need 16 bytes"),
+    "header cut in its sizes": (
+        gz(GOOD_IMAGES[:10]),
+        load_images,
+        "header too short: 3 dimensions need 16 bytes",
+    ),
     "images payload short": (gz(GOOD_IMAGES[:-1]), load_images, "payload too short"),
     "images payload long": (gz(GOOD_IMAGES + b"\x00"), load_images, "payload too long"),
     "labels payload short": (gz(GOOD_LABELS[:-2]), load_labels, "payload too short"),
     "labels payload long": (gz(GOOD_LABELS + b"\x01"), load_labels, "payload too long"),
-    "label 10": (gz(idx_bytes(np.array([1, 10, 2, 255], np.uint8))), load_labels, "outside 0..9, the first 10 at index 1"),
+    "label 10": (
+        gz(idx_bytes(np.array([1, 10, 2, 255], np.uint8))),
+        load_labels,
+        "outside 0..9, the first 10 at index 1",
+    ),
 }
 
 
@@ -96,7 +112,9 @@ def test_reads_exactly_what_was_written(tmp_path):
 def test_gzip_header_does_not_matter(tmp_path):
     # Debian's files wrap the same stream in another gzip header (file name, mtime).
     path = tmp_path / "named.gz"
-    with gzip.GzipFile(filename="train-images-idx3-ubyte", mode="wb", fileobj=path.open("wb"), mtime=1234) as f:
+    with gzip.GzipFile(
+        filename="train-images-idx3-ubyte", mode="wb", fileobj=path.open("wb"), mtime=1234
+    ) as f:
         f.write(GOOD_IMAGES)
     np.testing.assert_array_equal(load_images(path), IMAGES)
 
@@ -109,7 +127,9 @@ def test_read_idx_takes_any_shape_and_decompressed_bytes(tmp_path):
 
 
 def test_load_split(tmp_path):
-    images, labels = load_split(write_gz(tmp_path / "i.gz", GOOD_IMAGES), write_gz(tmp_path / "l.gz", GOOD_LABELS))
+    images, labels = load_split(
+        write_gz(tmp_path / "i.gz", GOOD_IMAGES), write_gz(tmp_path / "l.gz", GOOD_LABELS)
+    )
     np.testing.assert_array_equal(images, IMAGES)
     np.testing.assert_array_equal(labels, LABELS)
 
