@@ -9,7 +9,9 @@ INSTALLED := $(VENV)/.installed
 # Stages in dvc.yaml call `python`; this makes it the virtual environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: repro test lint format clean-venv
+.PHONY: repro test lint format bench clean-venv
+
+JOBS ?= 2
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,18 @@ repro: $(INSTALLED)
 test: $(INSTALLED)
 	ruff check .
 	python -m pytest
+
+# `make preset-lab2023` runs a preset of experiments.yaml as a named DVC experiment;
+# `make series-report001 JOBS=2` queues a whole ablation series and writes its table.
+# QUICK=1 runs either on a subset for two epochs.
+preset-%: $(INSTALLED)
+	python -m lablib.experiments preset $* $(if $(QUICK),--quick)
+
+series-%: $(INSTALLED)
+	python -m lablib.experiments series $* --jobs $(JOBS) $(if $(QUICK),--quick)
+
+bench: $(INSTALLED)
+	python -m benchmarks.speed
 
 lint: $(INSTALLED)
 	ruff check .

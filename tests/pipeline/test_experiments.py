@@ -66,3 +66,17 @@ def test_push_and_pull_through_the_remote(repo, tmp_path):
     for path in ("data/prepared/train_images.npy", "models/numpy.npz", "models/torch.npz"):
         assert (clone / path).read_bytes() == (repo.root / path).read_bytes(), path
     assert "up to date" in pulled.run("dvc", "status").stdout
+
+
+def test_preset_runs_as_a_named_experiment(repo):
+    repo.run("python", "-m", "lablib.experiments", "--config", "series.yaml", "preset", "tiny", "--quick")
+    shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
+    names = {rev.get("name") for commit in shown for exp in commit.get("experiments") or [] for rev in exp["revs"]}
+    assert "tiny-quick" in names
+
+
+def test_unknown_preset_and_series_are_named(repo):
+    result = repo.run("python", "-m", "lablib.experiments", "--config", "series.yaml", "preset", "nope", check=False)
+    assert result.returncode == 1 and "no preset 'nope'; presets: tiny" in result.stderr
+    result = repo.run("python", "-m", "lablib.experiments", "--config", "series.yaml", "series", "nope", check=False)
+    assert result.returncode == 1 and "no series 'nope'; series: lrs" in result.stderr

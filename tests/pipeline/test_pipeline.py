@@ -169,3 +169,5 @@ def test_experiment_changes_metrics(repo):
     assert any(value.get("diff") for value in changed["dvclive/numpy/metrics.json"].values())
     shown = repo.run("dvc", "exp", "show", "--json")
     assert "lr" in shown.stdout
+    plots = repo.run("dvc", "plots", "diff", "-o", str(repo.root.parent / "plots"))
+    assert (repo.root.parent / "plots" / "index.html").is_file(), plots.stdout
