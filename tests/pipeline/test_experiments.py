@@ -57,15 +57,21 @@ def test_applied_experiment_reproduces_its_metrics(repo):
 
 def test_push_and_pull_through_the_remote(repo, tmp_path):
     repo.run("dvc", "remote", "modify", "storage", "url", str(tmp_path / "remote"))
-    repo.run("dvc", "push")
+    repo.run("git", "init", "-q", "--bare", str(tmp_path / "origin.git"))
+    repo.run("git", "remote", "add", "origin", str(tmp_path / "origin.git"))
     repo.commit("results")
+    repo.run("git", "push", "-q", "origin", "main")
+    repo.run("dvc", "push")
+    repo.run("dvc", "exp", "push", "origin", "-A")
     clone = tmp_path / "clone"
-    repo.run("git", "clone", "-q", str(repo.root), str(clone))
+    repo.run("git", "clone", "-q", "-b", "main", str(tmp_path / "origin.git"), str(clone))
     pulled = Workspace(clone, Path(repo.env["FASHION_MNIST_DIR"]))
     pulled.run("dvc", "pull")
     for path in ("data/prepared/train_images.npy", "models/numpy.npz", "models/torch.npz"):
         assert (clone / path).read_bytes() == (repo.root / path).read_bytes(), path
     assert "up to date" in pulled.run("dvc", "status").stdout
+    pulled.run("dvc", "exp", "pull", "origin", "-A")
+    assert "lrs-small-quick" in pulled.run("dvc", "exp", "show", "--all-commits", "--json").stdout
 
 
 def test_preset_runs_as_a_named_experiment(repo):
