@@ -187,8 +187,12 @@ def format_table(results: list[Result]) -> str:
         f"{'model':<12} {'batch':>5} | {'train ms':>17} | {'train img/s':>17} {'ratio':>5} | "
         f"{'eval img/s':>17} {'ratio':>5} | {'peak MB':>13}"
     )
-    lines = [header, f"{'':<12} {'':>5} | {'numpy':>8} {'torch':>8} | {'numpy':>8} {'torch':>8} {'':>5} | "
-             f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6}", "-" * len(header)]
+    lines = [
+        header,
+        f"{'':<12} {'':>5} | {'numpy':>8} {'torch':>8} | {'numpy':>8} {'torch':>8} {'':>5} | "
+        f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6}",
+        "-" * len(header),
+    ]
     for r in results:
         lines.append(
             f"{r.model:<12} {r.batch_size:>5} | {r.numpy_train_ms:>8.2f} {r.torch_train_ms:>8.2f} | "
@@ -205,16 +209,27 @@ def format_table(results: list[Result]) -> str:
 
 
 @click.command()
-@click.option("--model", "models", multiple=True, type=click.Choice(sorted(DEFAULT_BATCHES)),
-              help="Model to time (repeatable); default both.")
-@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1),
-              help="Batch size (repeatable); default 250 for lab2025_cnn, 1 and 64 for lab2023_cnn.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Choice(sorted(DEFAULT_BATCHES)),
+    help="Model to time (repeatable); default both.",
+)
+@click.option(
+    "--batch-size",
+    "batch_sizes",
+    multiple=True,
+    type=click.IntRange(1),
+    help="Batch size (repeatable); default 250 for lab2025_cnn, 1 and 64 for lab2023_cnn.",
+)
 @click.option("--steps", default=10, show_default=True, type=click.IntRange(1), help="Timed steps per framework.")
 @click.option("--warmup", default=2, show_default=True, type=click.IntRange(0), help="Untimed steps first.")
 @click.option("--width", default=20, show_default=True, help="Filters of lab2023_cnn.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
-def main(models: tuple[str, ...], batch_sizes: tuple[int, ...], steps: int, warmup: int, width: int,
-         as_json: bool) -> None:
+def main(
+    models: tuple[str, ...], batch_sizes: tuple[int, ...], steps: int, warmup: int, width: int, as_json: bool
+) -> None:
     """Time full training steps (forward, cross-entropy, backward, Adam) and evaluation forwards."""
     results = []
     for name in models or tuple(DEFAULT_BATCHES):

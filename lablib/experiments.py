@@ -166,8 +166,13 @@ def write_table(table: pd.DataFrame, out_dir: Path, stem: str, title: str) -> tu
 
 
 @click.group()
-@click.option("--config", default="experiments.yaml", show_default=True, type=click.Path(path_type=Path),
-              help="Presets and series.")
+@click.option(
+    "--config",
+    default="experiments.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Presets and series.",
+)
 @click.pass_context
 def main(ctx: click.Context, config: Path) -> None:
     """Run the presets and ablation series of experiments.yaml as DVC experiments."""

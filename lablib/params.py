@@ -115,9 +115,7 @@ class _Reader:
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name)
         if value not in allowed:
-            raise ParamsError(
-                f"params.yaml: {self.key(name)} must be one of {', '.join(allowed)}; got {value!r}"
-            )
+            raise ParamsError(f"params.yaml: {self.key(name)} must be one of {', '.join(allowed)}; got {value!r}")
         return value
 
     def integer(self, name: str, low: int | None = None, high: int | None = None, null: bool = False) -> Any:
@@ -153,8 +151,7 @@ class _Reader:
         unknown = sorted(set(self.raw) - self.seen)
         if unknown:
             raise ParamsError(
-                f"params.yaml: unknown key {self.key(unknown[0])}; "
-                f"known keys here: {', '.join(sorted(self.seen))}"
+                f"params.yaml: unknown key {self.key(unknown[0])}; known keys here: {', '.join(sorted(self.seen))}"
             )
 
 
@@ -211,7 +208,9 @@ def _read_augment(r: _Reader) -> AugmentConfig:
 
 def _read_train(r: _Reader) -> TrainParams:
     betas = r.get("betas")
-    if not (isinstance(betas, list) and len(betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)):
+    if not (
+        isinstance(betas, list) and len(betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
+    ):
         raise ParamsError(f"params.yaml: betas must be two numbers in [0, 1), like [0.9, 0.999]; got {betas!r}")
     center = r.section("center_loss")
     train = TrainParams(

@@ -12,10 +12,10 @@ from stages import user_errors
 
 @click.command()
 @click.option("--raw", default="data/raw", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--split", "split_dir", default="data/split", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", default="data/prepared", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--split", "split_dir", default="data/split", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--out", default="data/prepared", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 def main(raw: Path, split_dir: Path, out: Path) -> None:
     """Write {train,val,test}_{images,labels}.npy into OUT; later stages memory-map them."""
     with user_errors():

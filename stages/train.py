@@ -18,11 +18,19 @@ PathOption = click.Path(file_okay=False, path_type=Path)
 @click.option("--prepared", default="data/prepared", show_default=True, type=PathOption)
 @click.option("--split", "split_dir", default="data/split", show_default=True, type=PathOption)
 @click.option("--models", default="models", show_default=True, type=PathOption, help="Where FRAMEWORK.npz goes.")
-@click.option("--live", default="dvclive", show_default=True, type=PathOption, help="DVCLive logs go to LIVE/FRAMEWORK.")
-@click.option("--checkpoints", default="checkpoints", show_default=True, type=PathOption,
-              help="Where the per-epoch checkpoint lives until the run finishes.")
-def main(framework: str, params_path: str, prepared: Path, split_dir: Path, models: Path, live: Path,
-         checkpoints: Path) -> None:
+@click.option(
+    "--live", default="dvclive", show_default=True, type=PathOption, help="DVCLive logs go to LIVE/FRAMEWORK."
+)
+@click.option(
+    "--checkpoints",
+    default="checkpoints",
+    show_default=True,
+    type=PathOption,
+    help="Where the per-epoch checkpoint lives until the run finishes.",
+)
+def main(
+    framework: str, params_path: str, prepared: Path, split_dir: Path, models: Path, live: Path, checkpoints: Path
+) -> None:
     """Train FRAMEWORK's model (numpy or torch). A run that was killed resumes from its last epoch."""
     outputs = Outputs(
         model=models / f"{framework}.npz",

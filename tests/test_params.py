@@ -61,7 +61,7 @@ def test_torch_overrides_apply_to_torch_only():
     ],
 )
 def test_bad_value_names_key_and_allowed_values(key, value, message):
-    with pytest.raises(ParamsError, match="params.yaml") as error:
+    with pytest.raises(ParamsError, match=r"params\.yaml") as error:
         parse_params(with_change(key, value))
     assert message in str(error.value)
 
@@ -75,7 +75,7 @@ def test_balanced_sampling_needs_one_image_per_class():
 def test_unknown_and_missing_keys_are_named():
     raw = copy.deepcopy(RAW)
     raw["schedule"]["stepsize"] = 3
-    with pytest.raises(ParamsError, match="unknown key schedule.stepsize"):
+    with pytest.raises(ParamsError, match=r"unknown key schedule\.stepsize"):
         parse_params(raw)
     raw = copy.deepcopy(RAW)
     del raw["lr"]

@@ -266,7 +266,13 @@ class Trainer:
             batches = shuffled_batches(len(train_idx), params.batch_size, rng if params.sampling == "shuffle" else None)
         loss_sum = center_sum = 0.0
         correct = seen = 0
-        progress = tqdm(batches, desc=f"{self.framework} epoch {epoch + 1}/{params.epochs}", leave=False, mininterval=1)
+        progress = tqdm(
+            batches,
+            desc=f"{self.framework} epoch {epoch + 1}/{params.epochs}",
+            leave=False,
+            mininterval=1,
+            disable=None,
+        )
         for batch_index, positions in enumerate(progress):
             index = train_idx[positions]
             x = self.pool.images[index]

@@ -32,8 +32,18 @@ def repo(workspace_factory):
 
 def test_series_runs_on_the_queue_and_tables_each_row(repo):
     result = repo.run(
-        "python", "-m", "lablib.experiments", "--config", "series.yaml", "series", "lrs", "--jobs", "2", "--quick",
-        "--out", "tables",
+        "python",
+        "-m",
+        "lablib.experiments",
+        "--config",
+        "series.yaml",
+        "series",
+        "lrs",
+        "--jobs",
+        "2",
+        "--quick",
+        "--out",
+        "tables",
     )
     table = pd.read_csv(repo.root / "tables/lrs-quick.csv")
     assert table["row"].tolist() == ["small", "large"]

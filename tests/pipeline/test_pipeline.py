@@ -68,8 +68,18 @@ def _out(ws, name: str) -> Path:
 def _train_args(ws, framework: str, name: str, params: Path) -> tuple[str, ...]:
     out = _out(ws, name)
     return (
-        "python", "-m", "stages.train", framework, "--params", str(params),
-        "--models", str(out / "models"), "--live", str(out / "live"), "--checkpoints", str(out / "ck"),
+        "python",
+        "-m",
+        "stages.train",
+        framework,
+        "--params",
+        str(params),
+        "--models",
+        str(out / "models"),
+        "--live",
+        str(out / "live"),
+        "--checkpoints",
+        str(out / "ck"),
     )
 
 
@@ -103,8 +113,11 @@ def test_killed_run_resumes_to_the_same_weights(repo):
     _train(repo, "numpy", "whole", params)
     checkpoint = _out(repo, "killed") / "ck/numpy.npz"
     process = subprocess.Popen(
-        _train_args(repo, "numpy", "killed", params), cwd=repo.root, env=repo.env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        _train_args(repo, "numpy", "killed", params),
+        cwd=repo.root,
+        env=repo.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 300
     while not checkpoint.exists():
