@@ -1,7 +1,9 @@
-"""Losses: cross-entropy fused with softmax, and center loss (Wen et al., 2016).
+"""Losses: softmax cross-entropy and center loss (Wen et al., 2016).
 
-Both keep the batch they saw, so ``backward()`` needs no arguments: it returns the gradient of the
-(mean) loss with respect to the logits or the features.
+Each takes ``(input, target)`` with ``target`` the integer class of every row, returns the loss
+averaged over the batch as a Python float and keeps what its ``backward()`` needs. ``backward()``
+returns the gradient of that mean loss with respect to the input; pass ``grad_output`` to scale it
+when the loss enters a weighted sum (``ce + λ * center``).
 """
 
 from __future__ import annotations
@@ -13,57 +15,71 @@ from lablib.nn.module import Module
 
 def _check_target(target: np.ndarray, n: int, num_classes: int) -> np.ndarray:
     target = np.asarray(target)
+    if not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
     if target.shape != (n,):
-        raise ValueError(f"target must have shape ({n},), got {target.shape}")
-    if target.size and (target.min() < 0 or target.max() >= num_classes):
-        raise ValueError(f"target values must be class indices in 0..{num_classes - 1}, got {target.min()}..{target.max()}")
+        raise ValueError(f"target must have shape ({n},), one class per row, got {target.shape}")
+    if n and (target.min() < 0 or target.max() >= num_classes):
+        raise ValueError(
+            f"target values must be class indices in 0..{num_classes - 1}, got {target.min()}..{target.max()}"
+        )
     return target
 
 
 class CrossEntropyLoss(Module):
-    """Mean over the batch of ``-sum_j q_j log softmax(z)_j`` with ``q`` the (smoothed) one-hot target.
+    """Softmax and cross-entropy in one step, averaged over the batch: ``torch.nn.CrossEntropyLoss``.
 
-    Label smoothing ``eps`` gives ``q = (1 - eps) * onehot + eps / C``, as ``torch.nn.CrossEntropyLoss``.
-    The gradient is ``(softmax(z) - q) / N``; log-sum-exp after subtracting the row maximum keeps it
-    finite for any logits.
+    With label smoothing ``ε`` the target distribution is ``q = (1 - ε) * onehot(y) + ε / C``, so the
+    loss of a row is ``(1 - ε) * (-log p_y) + ε * mean_j(-log p_j)``. Fused, the gradient is simply
+    ``(softmax(z) - q) / N``. ``-log p_j = logsumexp(z) - z_j`` is computed after subtracting the row
+    maximum, so no logit, however large, overflows.
     """
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
-        if not 0 <= label_smoothing <= 1:
+        if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
+        if logits.ndim != 2:
+            raise ValueError(f"logits must have shape (N, C), got {logits.shape}")
         n, c = logits.shape
         target = _check_target(target, n, c)
+        eps = self.label_smoothing
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
-        log_probs = shifted - np.log(sum_exp)
-        q = np.full_like(logits, self.label_smoothing / c)
-        q[np.arange(n), target] += 1 - self.label_smoothing
-        self._probs, self._q = exp / sum_exp, q
-        return float(-np.sum(q * log_probs) / n)
+        sum_exp = exp.sum(axis=1)
+        log_sum_exp = np.log(sum_exp)
+        nll = log_sum_exp - shifted[np.arange(n), target]
+        smooth = log_sum_exp - shifted.mean(axis=1)
+        exp /= sum_exp[:, None]
+        self._probs, self._target = exp, target
+        return float(np.mean((1 - eps) * nll + eps * smooth))
 
     def __call__(self, logits: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(logits, target)
 
     def backward(self, grad_output: float = 1.0) -> np.ndarray:
-        n = len(self._probs)
-        return (self._probs - self._q) * np.asarray(grad_output / n, dtype=self._probs.dtype)
+        n, c = self._probs.shape
+        eps = self.label_smoothing
+        grad = self._probs - eps / c
+        grad[np.arange(n), self._target] -= 1 - eps
+        grad *= float(grad_output) / n
+        return grad
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}"
 
 
 class CenterLoss(Module):
-    """``0.5 * mean_i ||x_i - c_{y_i}||^2``: pulls each feature vector towards its class centre.
+    """``0.5 * mean_i ||x_i - c_{y_i}||²``: pulls each feature vector towards the centre of its class.
 
-    The centres are a buffer, not a parameter: the optimiser leaves them alone, and
-    :meth:`update_centers` moves them by Wen et al.'s rule with rate ``alpha``:
-    ``c_j -= alpha * sum_{i: y_i = j} (c_j - x_i) / (1 + n_j)``. Centres start as standard normal
-    draws, as ``torch.randn`` would give.
+    Wen et al. sum over the mini-batch; the mean used here makes the weight of the loss independent
+    of the batch size, and the gradient is ``(x_i - c_{y_i}) / N``. The centres are a buffer, not a
+    parameter: the optimiser leaves them alone (they are in ``state_dict``), and
+    :meth:`update_centers` moves them by Wen et al.'s rule with rate ``alpha``. They start as
+    standard normal draws, as ``torch.randn`` would give.
     """
 
     def __init__(
@@ -72,7 +88,7 @@ class CenterLoss(Module):
         feat_dim: int,
         alpha: float = 0.5,
         *,
-        dtype: type = np.float32,
+        dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -81,6 +97,8 @@ class CenterLoss(Module):
         self.register_buffer("centers", rng.standard_normal((num_classes, feat_dim)).astype(dtype))
 
     def forward(self, features: np.ndarray, target: np.ndarray) -> float:
+        if features.ndim != 2 or features.shape[1] != self.feat_dim:
+            raise ValueError(f"features must have shape (N, {self.feat_dim}), got {features.shape}")
         target = _check_target(target, len(features), self.num_classes)
         diff = features - self.centers[target]
         self._diff, self._target = diff, target
@@ -90,12 +108,16 @@ class CenterLoss(Module):
         return self.forward(features, target)
 
     def backward(self, grad_output: float = 1.0) -> np.ndarray:
-        return self._diff * np.asarray(grad_output / len(self._diff), dtype=self._diff.dtype)
+        return self._diff * (float(grad_output) / len(self._diff))
 
     def update_centers(self) -> None:
-        """Move the centres of the classes in the last batch towards their features."""
+        """Move the centres towards the features of the last forward batch (Wen et al., eq. 4):
+
+        ``Δc_j = Σ_{i: y_i = j} (c_j - x_i) / (1 + n_j)`` and ``c_j ← c_j - α Δc_j``; the ``1 +``
+        leaves the centres of classes absent from the batch where they are.
+        """
         delta = np.zeros_like(self.centers)
-        np.add.at(delta, self._target, -self._diff)  # sum of (c_j - x_i)
+        np.add.at(delta, self._target, -self._diff)
         counts = np.bincount(self._target, minlength=self.num_classes).astype(self.centers.dtype)
         self.centers -= self.alpha * delta / (1 + counts)[:, None]
 

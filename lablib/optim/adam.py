@@ -1,12 +1,19 @@
-"""Adam and AdamW, following ``torch.optim``'s single-tensor update step for step.
+"""Adam and AdamW: ``torch.optim.Adam`` and ``torch.optim.AdamW``, step for step.
 
-Adam adds ``weight_decay * p`` to the gradient (L2); AdamW instead shrinks the weight by
-``lr * weight_decay`` before the step (decoupled decay, Loshchilov and Hutter).
+The step is PyTorch's single-tensor one (``_single_tensor_adam``), at step ``t``::
+
+    g = grad + weight_decay * p                 (Adam: L2 penalty in the gradient)
+    p = p * (1 - lr * weight_decay)             (AdamW: decoupled decay, Loshchilov and Hutter)
+    m = m + (1 - beta1) * (g - m)               (exp_avg.lerp_(g, 1 - beta1))
+    v = beta2 * v + (1 - beta2) * g * g
+    p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+Every array operation writes in place into the state or one scratch array: this runs once per
+parameter per batch.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,35 +28,51 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter] | Iterable[Mapping[str, Any]],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay})
+        if lr < 0 or eps < 0 or weight_decay < 0:
+            raise ValueError(f"lr, eps and weight_decay must be >= 0, got {lr}, {eps}, {weight_decay}")
+        if not all(0 <= beta < 1 for beta in betas):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
 
-    def _update(self, param: Parameter, state: dict[str, np.ndarray], group: Mapping[str, Any]) -> None:
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        grad = param.grad
+    def _update(self, param: Parameter, state: dict[str, Any], group: Mapping[str, Any]) -> None:
+        lr, (beta1, beta2), eps, weight_decay = (
+            group["lr"],
+            group["betas"],
+            group["eps"],
+            group["weight_decay"],
+        )
         if not state:
-            state["step"] = np.array(0.0)
+            state["step"] = 0
             state["exp_avg"] = np.zeros_like(param.data)
             state["exp_avg_sq"] = np.zeros_like(param.data)
-        if wd and self.decoupled_weight_decay:
-            param.data *= 1 - lr * wd
-        elif wd:
-            grad = grad + wd * param.data
         state["step"] += 1
-        step = float(state["step"])
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
+        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        grad = param.grad
+        if weight_decay != 0 and self.decoupled_weight_decay:
+            param.data *= 1 - lr * weight_decay
+        elif weight_decay != 0:
+            grad = param.data * weight_decay
+            grad += param.grad
+
+        scratch = np.subtract(grad, exp_avg)
+        scratch *= 1 - beta1
+        exp_avg += scratch
+
+        np.multiply(grad, 1 - beta2, out=scratch)
+        scratch *= grad
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * np.square(grad)
+        exp_avg_sq += scratch
+
         step_size = lr / (1 - beta1**step)
-        denom = np.sqrt(exp_avg_sq)
-        denom /= math.sqrt(1 - beta2**step)
+        denom = np.sqrt(exp_avg_sq, out=scratch)
+        denom /= (1 - beta2**step) ** 0.5
         denom += eps
         np.divide(exp_avg, denom, out=denom)
         denom *= step_size
@@ -61,7 +84,7 @@ class AdamW(Adam):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter] | Iterable[Mapping[str, Any]],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

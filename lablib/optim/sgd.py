@@ -1,11 +1,18 @@
-"""SGD with momentum, dampening, Nesterov momentum and L2 weight decay, as ``torch.optim.SGD``."""
+"""SGD with momentum, dampening, Nesterov momentum and L2 weight decay: ``torch.optim.SGD``.
+
+The step is PyTorch's single-tensor one (``_single_tensor_sgd``)::
+
+    g = grad + weight_decay * p
+    b = g                                  on the first step
+    b = momentum * b + (1 - dampening) * g afterwards
+    g = g + momentum * b  (Nesterov)   or   g = b
+    p = p - lr * g
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-import numpy as np
 
 from lablib.nn.parameter import Parameter
 from lablib.optim.optimizer import Optimizer
@@ -14,30 +21,40 @@ from lablib.optim.optimizer import Optimizer
 class SGD(Optimizer):
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Iterable[Parameter] | Iterable[Mapping[str, Any]],
         lr: float = 1e-3,
         momentum: float = 0.0,
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(
+                f"lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}"
+            )
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(
-            params,
-            {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay, "nesterov": nesterov},
-        )
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+        }
+        super().__init__(params, defaults)
 
-    def _update(self, param: Parameter, state: dict[str, np.ndarray], group: Mapping[str, Any]) -> None:
+    def _update(self, param: Parameter, state: dict[str, Any], group: Mapping[str, Any]) -> None:
+        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
         grad = param.grad
-        if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param.data
-        if group["momentum"]:
+        if weight_decay != 0:
+            grad = param.data * weight_decay
+            grad += param.grad
+        if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(grad, copy=True)
+                buf = state["momentum_buffer"] = grad.copy()
             else:
-                buf *= group["momentum"]
-                buf += (1 - group["dampening"]) * grad
-            grad = grad + group["momentum"] * buf if group["nesterov"] else buf
+                buf *= momentum
+                buf += grad if dampening == 0 else (1 - dampening) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
         param.data -= group["lr"] * grad
