@@ -9,7 +9,7 @@ PyTorch is imported only inside the functions that need it, so the report can us
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import numpy as np
 from lablib.data.fashion_mnist import CLASS_NAMES
 from lablib.errors import LabError
 from lablib.models import Classifier, build_numpy
-from lablib.models.specs import Spec
+from lablib.models.specs import NUM_CLASSES, Spec
 from lablib.train.checkpoint import load_npz
 
 EVAL_BATCH = 500
@@ -34,6 +34,17 @@ class AgreementError(LabError):
     """The NumPy and PyTorch models disagree on the same weights."""
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What the evaluate stage writes: metrics, each framework's predictions, and sampled features."""
+
+    metrics: dict[str, Any]
+    predictions: dict[str, np.ndarray]
+    features: np.ndarray
+    feature_labels: np.ndarray
+    sample: np.ndarray
+
+
 def load_state(path: Path, spec: Spec, model_name: str) -> dict[str, np.ndarray]:
     """The state dict in ``path``, checked against the model ``spec`` describes."""
     try:
@@ -41,7 +52,7 @@ def load_state(path: Path, spec: Spec, model_name: str) -> dict[str, np.ndarray]
     except FileNotFoundError:
         raise ModelFileError(f"{path} not found: train the model first (dvc repro)") from None
     except (OSError, ValueError) as error:
-        raise ModelFileError(f"{path} is not a readable model file ({error}); train it again (dvc repro)") from None
+        raise ModelFileError(f"{path} is not a readable model file ({error}); train again (dvc repro)") from None
     try:
         build_numpy(spec, seed=0).load_state_dict(state)
     except (KeyError, ValueError) as error:
@@ -50,6 +61,14 @@ def load_state(path: Path, spec: Spec, model_name: str) -> dict[str, np.ndarray]
             f"Train again with these parameters (dvc repro)."
         ) from None
     return state
+
+
+def load_test(prepared: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The preprocessed test images and labels."""
+    try:
+        return np.load(prepared / "test_images.npy"), np.load(prepared / "test_labels.npy")
+    except FileNotFoundError as error:
+        raise LabError(f"{error.filename} not found: run the preprocess stage first (dvc repro)") from None
 
 
 def numpy_model(spec: Spec, state: Mapping[str, np.ndarray]) -> Classifier:
@@ -66,33 +85,27 @@ def torch_model(spec: Spec, state: Mapping[str, np.ndarray]) -> Any:
     return model.eval()
 
 
-def numpy_logits(model: Classifier, images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Logits of the NumPy ``model`` in eval mode, ``batch_size`` images at a time."""
-    model.eval()
-    parts = [model(np.ascontiguousarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return np.concatenate(parts)
+def batched(fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """``fn`` applied to ``batch_size`` images at a time, the results concatenated."""
+    starts = range(0, len(images), batch_size)
+    return np.concatenate([fn(np.ascontiguousarray(images[i : i + batch_size])) for i in starts])
 
 
-def torch_logits(model: Any, images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """Logits of the PyTorch ``model`` in eval mode on the CPU, ``batch_size`` images at a time."""
+def torch_logits(model: Any, images: np.ndarray) -> np.ndarray:
+    """Logits of the PyTorch ``model`` in eval mode, on the CPU."""
     import torch
 
     model.eval()
     with torch.no_grad():
-        parts = [
-            model(torch.from_numpy(np.ascontiguousarray(images[i : i + batch_size]))).numpy()
-            for i in range(0, len(images), batch_size)
-        ]
-    return np.concatenate(parts)
+        return batched(lambda x: model(torch.from_numpy(x)).numpy(), images)
 
 
-def numpy_features(model: Classifier, images: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """The output of ``model.features`` (the 256-wide embedding of lab2025_cnn) in eval mode."""
+def numpy_features(model: Classifier, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The output of ``model.features`` (the 256-wide embedding of lab2025_cnn) and the logits, in
+    eval mode, from one pass."""
     model.eval()
-    parts = [
-        model.features(np.ascontiguousarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(parts)
+    features = batched(model.features, images)
+    return features, batched(model.classifier, features)
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -103,9 +116,10 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = len(CLASS_NAMES)) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Counts, ``matrix[true, predicted]``."""
-    return np.bincount(labels * num_classes + predictions, minlength=num_classes**2).reshape(num_classes, num_classes)
+    cells = np.bincount(labels * num_classes + predictions, minlength=num_classes**2)
+    return cells.reshape(num_classes, num_classes)
 
 
 def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
@@ -125,7 +139,8 @@ def most_confused(
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray, k: int = 5) -> dict[str, Any]:
-    """Test accuracy and loss, per-class accuracy by class name, and the ``k`` most confused pairs."""
+    """Test accuracy and loss, per-class accuracy by class name, and the ``k`` most confused pairs
+    (keyed ``"true -> predicted"``, so ``dvc metrics show`` lists them)."""
     matrix = confusion_matrix(labels, logits.argmax(axis=1))
     return {
         "test_acc": float(np.trace(matrix) / len(labels)),
@@ -137,20 +152,20 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, k: int = 5) -
 
 def cross_evaluate(
     spec: Spec, states: Mapping[str, Mapping[str, np.ndarray]], images: np.ndarray, labels: np.ndarray
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every weight file in ``states`` (``{"numpy": ..., "torch": ...}``) run by both frameworks.
 
     Returns the metrics block (per weight file: each framework's accuracy, the share of images on which
-    the two frameworks predict the same class, the largest logit difference) and the logits of each
-    framework on its own weights, keyed by framework.
+    the two frameworks predict the same class, the largest logit difference), the logits of each
+    framework on its own weights, and the NumPy model's features on each weight file, each keyed by
+    weight file.
     """
     block: dict[str, Any] = {}
     own: dict[str, np.ndarray] = {}
+    features: dict[str, np.ndarray] = {}
     for weights, state in states.items():
-        logits = {
-            "numpy": numpy_logits(numpy_model(spec, state), images),
-            "torch": torch_logits(torch_model(spec, state), images),
-        }
+        features[weights], numpy_z = numpy_features(numpy_model(spec, state), images)
+        logits = {"numpy": numpy_z, "torch": torch_logits(torch_model(spec, state), images)}
         predictions = {framework: z.argmax(axis=1) for framework, z in logits.items()}
         block[f"{weights}_weights"] = {
             "numpy_acc": float((predictions["numpy"] == labels).mean()),
@@ -162,49 +177,37 @@ def cross_evaluate(
     block["min_agreement"] = min(entry["agreement"] for entry in block.values())
     if {"numpy", "torch"} <= own.keys():
         block["trained_models_agreement"] = float((own["numpy"].argmax(1) == own["torch"].argmax(1)).mean())
-    return block, own
+    return block, own, features
 
 
 def check_agreement(cross: Mapping[str, Any], minimum: float = MIN_AGREEMENT) -> None:
     """Raise :class:`AgreementError` if the frameworks agree on fewer than ``minimum`` of the images."""
     if cross["min_agreement"] < minimum:
         detail = "; ".join(
-            f"{key}: {100 * entry['agreement']:.3f} % agreement, max logit difference {entry['max_abs_logit_diff']:.3g}"
+            f"{key}: {100 * entry['agreement']:.3f} % agreement, "
+            f"largest logit difference {entry['max_abs_logit_diff']:.3g}"
             for key, entry in cross.items()
             if isinstance(entry, Mapping)
         )
         raise AgreementError(
             f"the NumPy and PyTorch models disagree on the same weights ({detail}); at least "
-            f"{100 * minimum:g} % agreement is required. The NumPy core and its PyTorch twin have drifted apart."
+            f"{100 * minimum:g} % is required: the NumPy core and its PyTorch twin have drifted apart."
         )
 
 
 def stratified_sample(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of ``n`` images, as evenly spread over the classes as the data allows."""
-    classes = np.unique(labels)
-    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
     chosen: list[np.ndarray] = []
     remaining = min(n, len(labels))
     while remaining > 0:
-        open_pools = [p for p in pools if len(p)]
-        share = max(remaining // len(open_pools), 1)
+        share = max(remaining // sum(len(pool) > 0 for pool in pools), 1)
         for i, pool in enumerate(pools):
             take = min(share, len(pool), remaining)
             chosen.append(pool[:take])
             pools[i] = pool[take:]
             remaining -= take
     return np.sort(np.concatenate(chosen))
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What the evaluate stage writes: metrics, each framework's predictions, and sampled features."""
-
-    metrics: dict[str, Any]
-    predictions: dict[str, np.ndarray]
-    features: np.ndarray
-    feature_labels: np.ndarray
-    feature_index: np.ndarray
 
 
 def evaluate(
@@ -215,25 +218,17 @@ def evaluate(
     feature_samples: int,
     rng: np.random.Generator,
 ) -> Evaluation:
-    """Test metrics of each framework's model on its own weights, the cross-evaluation (checked), and the
-    features of ``feature_samples`` stratified test images through the NumPy model."""
-    cross, logits = cross_evaluate(spec, states, images, labels)
+    """Test metrics of each framework's model on its own weights, the cross-evaluation (checked with
+    :func:`check_agreement`), and the NumPy model's features of ``feature_samples`` stratified test
+    images."""
+    cross, logits, features = cross_evaluate(spec, states, images, labels)
     check_agreement(cross)
     metrics: dict[str, Any] = {fw: classification_metrics(z, labels) for fw, z in logits.items()}
     metrics["cross"] = cross
     metrics["test_images"] = len(labels)
     sample = stratified_sample(labels, feature_samples, rng)
-    features = numpy_features(numpy_model(spec, states["numpy"]), images[sample])
     predictions = {fw: z.argmax(axis=1) for fw, z in logits.items()}
-    return Evaluation(metrics, predictions, features, labels[sample], sample)
-
-
-def load_test(prepared: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The preprocessed test images (memory-mapped) and labels."""
-    try:
-        return np.load(prepared / "test_images.npy", mmap_mode="r"), np.load(prepared / "test_labels.npy")
-    except FileNotFoundError as error:
-        raise LabError(f"{error.filename} not found: run the preprocess stage first (dvc repro)") from None
+    return Evaluation(metrics, predictions, features["numpy"][sample], labels[sample], sample)
 
 
 def write_predictions(path: Path, labels: np.ndarray, predictions: np.ndarray) -> None:

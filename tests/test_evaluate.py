@@ -1,0 +1,261 @@
+"""Evaluation: confusion matrices, per-class accuracy, the NumPy/PyTorch cross-evaluation, and the stage."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from dvclive import Live
+
+from lablib import nn
+from lablib.data.fashion_mnist import CLASS_NAMES, FILES
+from lablib.evaluate import (
+    AgreementError,
+    check_agreement,
+    classification_metrics,
+    confusion_matrix,
+    cross_entropy,
+    cross_evaluate,
+    most_confused,
+    per_class_accuracy,
+    stratified_sample,
+)
+from lablib.models import build_numpy, get_spec
+from lablib.train.checkpoint import save_npz
+from stages.evaluate import main as evaluate_main
+
+REPO = Path(__file__).resolve().parents[1]
+EPOCHS = 3
+N_TEST = 150
+FEATURE_SAMPLES = 100
+# The fake training logs: what the report must show.
+FAKE_TRAIN = {
+    "numpy": {"best_val_acc": 0.8123, "best_epoch": 2, "final_val_acc": 0.8051, "mean_epoch_seconds": 41.7},
+    "torch": {"best_val_acc": 0.8345, "best_epoch": 3, "final_val_acc": 0.8345, "mean_epoch_seconds": 3.21},
+}
+
+
+def random_state(model: str, seed: int) -> dict[str, np.ndarray]:
+    """Fresh weights whose BatchNorm statistics come from one batch of fake images, so that in eval mode
+    the activations are normalised and the predictions vary from image to image."""
+    rng = np.random.default_rng(seed)
+    net = build_numpy(get_spec(model), rng=rng)
+    for layer in net.modules():
+        if isinstance(layer, nn.BatchNorm1d | nn.BatchNorm2d):
+            layer.momentum = 1.0
+    net.train()
+    net(fake_images(rng.integers(0, 10, 64), rng))
+    return {key: np.array(value, copy=True) for key, value in net.state_dict().items()}
+
+
+def fake_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Noise plus a bright band whose row depends on the class, in the preprocessed [-0.5, 0.5] range."""
+    images = rng.uniform(-0.5, 0.0, (len(labels), 1, 28, 28)).astype(np.float32)
+    for i, label in enumerate(labels):
+        images[i, 0, 2 + 2 * label : 5 + 2 * label, 4:24] = 0.5
+    return images
+
+
+def write_live(live_dir: Path, summary: dict, rng: np.random.Generator) -> None:
+    """DVCLive logs as the training loop writes them, for EPOCHS epochs."""
+    live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None)
+    for epoch in range(EPOCHS):
+        for split in ("train", "val"):
+            live.log_metric(f"{split}/loss", float(2.0 - 0.4 * epoch + rng.uniform(0, 0.1)))
+            live.log_metric(f"{split}/acc", float(0.6 + 0.08 * epoch + rng.uniform(0, 0.02)))
+        live.log_metric("lr", [0.001, 0.005, 0.0004][epoch])
+        live.log_metric("epoch_seconds", float(summary["mean_epoch_seconds"]))
+        live.log_metric("images_per_second", 1000.0)
+        live.next_step()
+    live.summary = {
+        "best_val_loss": 1.3,
+        "final_val_loss": 1.35,
+        "final_train_acc": 0.79,
+        "final_train_loss": 1.2,
+        "images_per_second": 1234.5,
+        "epochs": EPOCHS,
+        **summary,
+    }
+    live.make_summary()
+    live.end()
+
+
+def make_fake_run(root: Path, model: str = "lab2025_cnn") -> Path:
+    """A repository-shaped folder holding what the stages before evaluate would have written."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update(model=model, epochs=EPOCHS)
+    params["evaluate"]["feature_samples"] = FEATURE_SAMPLES
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    save_npz(root / "models/numpy.npz", random_state(model, 1))
+    save_npz(root / "models/torch.npz", random_state(model, 2))
+    prepared = root / "data/prepared"
+    prepared.mkdir(parents=True)
+    for split, per_class in (("train", 10), ("val", 5), ("test", N_TEST // 10)):
+        labels = rng.permutation(np.repeat(np.arange(10), per_class)).astype(np.int64)
+        np.save(prepared / f"{split}_labels.npy", labels)
+        np.save(prepared / f"{split}_images.npy", fake_images(labels, rng))
+    provenance = {
+        "source": "debian",
+        "location": "/usr/share/datasets/fashion-mnist",
+        "sha256": {name: entry.sha256 for name, entry in FILES.items()},
+    }
+    (root / "data/raw").mkdir(parents=True)
+    (root / "data/raw/provenance.json").write_text(json.dumps(provenance))
+    for framework, summary in FAKE_TRAIN.items():
+        write_live(root / "dvclive" / framework, summary, rng)
+    return root
+
+
+def run_evaluate(root: Path, *extra: str):
+    args = ["--params", str(root / "params.yaml"), "--prepared", str(root / "data/prepared")]
+    args += ["--models", str(root / "models"), "--out", str(root / "evaluation"), *extra]
+    return CliRunner().invoke(evaluate_main, args)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    root = make_fake_run(tmp_path_factory.mktemp("fake") / "repo")
+    result = run_evaluate(root)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_confusion_matrix_counts_each_pair_once():
+    rng = np.random.default_rng(0)
+    labels, predictions = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
+    matrix = confusion_matrix(labels, predictions)
+    expected = np.zeros((10, 10), dtype=np.int64)
+    for t, p in zip(labels, predictions, strict=True):
+        expected[t, p] += 1
+    np.testing.assert_array_equal(matrix, expected)
+    assert matrix.sum() == 500
+    np.testing.assert_allclose(per_class_accuracy(matrix), [np.mean(predictions[labels == c] == c) for c in range(10)])
+
+
+def test_most_confused_lists_the_largest_off_diagonal_cells():
+    matrix = np.diag(np.full(10, 90))
+    matrix[6, 0], matrix[2, 4], matrix[6, 2], matrix[9, 7] = 30, 20, 12, 1
+    assert most_confused(matrix, k=3) == [
+        ("Shirt", "T-shirt/top", 30),
+        ("Pullover", "Coat", 20),
+        ("Shirt", "Pullover", 12),
+    ]
+    assert most_confused(np.diag(np.ones(10, dtype=int))) == []
+
+
+def test_classification_metrics_agree_with_the_matrix_and_torch():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(300, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 300)
+    metrics = classification_metrics(logits, labels)
+    matrix = confusion_matrix(labels, logits.argmax(1))
+    assert metrics["test_acc"] == pytest.approx(np.trace(matrix) / 300)
+    assert list(metrics["per_class_acc"]) == list(CLASS_NAMES)
+    for c, name in enumerate(CLASS_NAMES):
+        assert metrics["per_class_acc"][name] == pytest.approx(matrix[c, c] / matrix[c].sum())
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(labels))
+    assert cross_entropy(logits, labels) == pytest.approx(float(expected), rel=1e-12)
+    counts = list(metrics["most_confused"].values())
+    assert counts == sorted(counts, reverse=True) and len(counts) == 5
+
+
+def test_stratified_sample_is_even_seeded_and_bounded():
+    labels = np.repeat(np.arange(10), [50] * 9 + [3])
+    sample = stratified_sample(labels, 100, np.random.default_rng(0))
+    assert len(sample) == len(np.unique(sample)) == 100
+    counts = np.bincount(labels[sample], minlength=10)
+    assert counts[9] == 3 and set(counts[:9]) <= {10, 11}
+    np.testing.assert_array_equal(sample, stratified_sample(labels, 100, np.random.default_rng(0)))
+    assert len(stratified_sample(labels, 10_000, np.random.default_rng(0))) == len(labels)
+
+
+@pytest.mark.parametrize("model", ["lab2025_cnn", "lab2023_cnn"])
+def test_numpy_and_torch_predict_alike_on_the_same_weights(model):
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 10, 100)
+    images = fake_images(labels, rng)
+    states = {"numpy": random_state(model, 3), "torch": random_state(model, 4)}
+    cross, logits, _ = cross_evaluate(get_spec(model), states, images, labels)
+    for weights in ("numpy", "torch"):
+        entry = cross[f"{weights}_weights"]
+        assert entry["agreement"] >= 0.999
+        assert entry["max_abs_logit_diff"] < 1e-3
+        assert len(np.unique(logits[weights].argmax(1))) >= 3, "predictions too uniform to test agreement"
+    assert cross["min_agreement"] >= 0.999
+    check_agreement(cross)
+
+
+def test_check_agreement_refuses_frameworks_that_drifted_apart():
+    cross = {
+        "numpy_weights": {"agreement": 0.998, "max_abs_logit_diff": 0.5},
+        "torch_weights": {"agreement": 1.0, "max_abs_logit_diff": 1e-6},
+        "min_agreement": 0.998,
+    }
+    with pytest.raises(AgreementError, match=r"numpy_weights: 99\.800 %"):
+        check_agreement(cross)
+
+
+def test_stage_writes_metrics_confusion_rows_and_features(run):
+    out = run / "evaluation"
+    metrics = json.loads((out / "metrics.json").read_text())
+    labels = np.load(run / "data/prepared/test_labels.npy")
+    assert metrics["test_images"] == N_TEST
+    for framework in ("numpy", "torch"):
+        with open(out / f"confusion_{framework}.csv", newline="") as file:
+            rows = list(csv.DictReader(file))
+        assert len(rows) == N_TEST
+        assert [CLASS_NAMES.index(row["actual"]) for row in rows] == labels.tolist()
+        index = {name: i for i, name in enumerate(CLASS_NAMES)}
+        matrix = confusion_matrix(labels, np.array([index[row["predicted"]] for row in rows]))
+        assert matrix.sum() == N_TEST
+        block = metrics[framework]
+        assert block["test_acc"] == pytest.approx(np.trace(matrix) / N_TEST)
+        per_class = per_class_accuracy(matrix)
+        assert [block["per_class_acc"][name] for name in CLASS_NAMES] == pytest.approx(per_class.tolist())
+        assert block["test_loss"] > 0
+    cross = metrics["cross"]
+    assert cross["min_agreement"] >= 0.999
+    assert cross["numpy_weights"]["numpy_acc"] == pytest.approx(metrics["numpy"]["test_acc"])
+    assert cross["torch_weights"]["torch_acc"] == pytest.approx(metrics["torch"]["test_acc"])
+    with np.load(out / "features.npz") as archive:
+        assert archive["features"].shape == (FEATURE_SAMPLES, 256)
+        assert np.bincount(archive["labels"]).tolist() == [FEATURE_SAMPLES // 10] * 10
+        np.testing.assert_array_equal(labels[archive["index"]], archive["labels"])
+    assert not [path.name for path in out.iterdir() if path.name.startswith(".")], "temporary files left behind"
+
+
+def test_stage_fails_cleanly_when_a_model_is_missing(run, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(run, root)
+    before = (root / "evaluation/metrics.json").read_bytes()
+    (root / "models/torch.npz").unlink()
+    result = run_evaluate(root)
+    assert result.exit_code == 1
+    assert "torch.npz not found" in result.output and "Traceback" not in result.output
+    assert (root / "evaluation/metrics.json").read_bytes() == before
+
+
+def test_stage_refuses_a_model_of_another_architecture(run, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(run, root, ignore=shutil.ignore_patterns("evaluation"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["model"] = "lab2023_cnn"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_evaluate(root)
+    assert result.exit_code == 1
+    assert "does not hold the model lab2023_cnn" in result.output
+    assert not (root / "evaluation").exists() or not any((root / "evaluation").iterdir())
+
+
+def test_stage_help():
+    result = CliRunner().invoke(evaluate_main, ["--help"])
+    assert result.exit_code == 0 and "confusion" in result.output
