@@ -184,3 +184,23 @@ def test_experiment_changes_metrics(repo):
     assert "lr" in shown.stdout
     plots = repo.run("dvc", "plots", "diff", "-o", str(repo.root.parent / "plots"))
     assert (repo.root.parent / "plots" / "index.html").is_file(), plots.stdout
+
+
+def test_report_holds_every_figure_and_this_runs_numbers(repo):
+    from matplotlib.image import imread
+
+    from lablib.report import FIGURES
+
+    report = (repo.root / "reports/report.md").read_text()
+    for name in FIGURES.values():
+        path = repo.root / "reports/figures" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        pixels = imread(path)
+        assert min(pixels.shape[:2]) > 200 and pixels.std() > 0.01, name
+        assert name in report
+    evaluation = json.loads((repo.root / "evaluation/metrics.json").read_text())
+    for framework in ("numpy", "torch"):
+        assert f"{100 * evaluation[framework]['test_acc']:.2f}" in report
+        rows = (repo.root / f"evaluation/confusion_{framework}.csv").read_text().splitlines()
+        assert len(rows) - 1 == 10000
+    assert evaluation["cross"]["numpy_weights"]["agreement"] >= 0.999
