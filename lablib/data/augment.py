@@ -55,7 +55,9 @@ class AugmentConfig:
 
     def geometric(self) -> list[str]:
         """The geometric transforms switched on, in drawing order."""
-        return [name for name, on in (("shift", self.shift > 0), ("flip", self.flip), ("rotate", self.rotate > 0)) if on]
+        return [
+            name for name, on in (("shift", self.shift > 0), ("flip", self.flip), ("rotate", self.rotate > 0)) if on
+        ]
 
 
 def _is_number(value: object) -> bool:

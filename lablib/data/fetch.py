@@ -85,9 +85,7 @@ def fetch(
         missing = [name for name in names if not (folder / name).is_file()]
         if not missing:
             return _install(dest, kind, str(folder.absolute()), _read(folder, names), expected, counts)
-        tried.append(
-            f"{folder}: " + ("no such folder" if not folder.is_dir() else "lacks " + ", ".join(missing))
-        )
+        tried.append(f"{folder}: " + ("no such folder" if not folder.is_dir() else "lacks " + ", ".join(missing)))
     if download:
         try:
             blobs = _download(url, names, timeout)
@@ -150,9 +148,7 @@ def _install(
             )
         items = len((load_images if "-images-" in name else load_labels)(path, raw=raw))
         if items != counts[name]:
-            raise ChecksumError(
-                f"{path}: holds {items} items, expected {counts[name]}; {dest} was left as it was."
-            )
+            raise ChecksumError(f"{path}: holds {items} items, expected {counts[name]}; {dest} was left as it was.")
         hashes[name] = actual
     result = FetchResult(source, location, hashes)
     with staged_dir(dest) as staging:

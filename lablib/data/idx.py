@@ -45,9 +45,7 @@ def decompress(path: Path, *, data: bytes | None = None) -> bytes:
         raise IdxError(f"{path}: corrupt gzip stream ({error}); fetch the data again") from None
 
 
-def read_idx(
-    path: Path, *, raw: bytes | None = None, shape: tuple[int | None, ...] | None = None
-) -> np.ndarray:
+def read_idx(path: Path, *, raw: bytes | None = None, shape: tuple[int | None, ...] | None = None) -> np.ndarray:
     """Read a gzip-compressed IDX file of unsigned bytes as a read-only uint8 array.
 
     ``raw`` is the file's decompressed content when that is at hand already; ``shape`` is the shape the
@@ -56,9 +54,7 @@ def read_idx(
     if raw is None:
         raw = decompress(path)
     if len(raw) < 4:
-        raise IdxError(
-            f"{path}: header too short: {len(raw)} bytes decompressed, the IDX magic number alone takes 4"
-        )
+        raise IdxError(f"{path}: header too short: {len(raw)} bytes decompressed, the IDX magic number alone takes 4")
     magic = raw[:4].hex()
     if raw[0] != 0 or raw[1] != 0 or raw[2] != UNSIGNED_BYTE:
         raise IdxError(f"{path}: wrong magic number 0x{magic}: IDX of unsigned bytes starts with 0x000008")
@@ -72,13 +68,9 @@ def read_idx(
         raise IdxError(f"{path}: wrong magic number 0x{magic}: 0 dimensions")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise IdxError(
-            f"{path}: header too short: {ndim} dimensions need {header} bytes, {len(raw)} decompressed"
-        )
+        raise IdxError(f"{path}: header too short: {ndim} dimensions need {header} bytes, {len(raw)} decompressed")
     sizes = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if shape is not None and any(
-        want is not None and want != got for want, got in zip(shape, sizes, strict=True)
-    ):
+    if shape is not None and any(want is not None and want != got for want, got in zip(shape, sizes, strict=True)):
         raise IdxError(f"{path}: the header declares shape {sizes}, expected {_pretty(shape)}")
     expected, payload = math.prod(sizes), len(raw) - header
     if payload != expected:
@@ -116,7 +108,5 @@ def load_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nda
     """Images ``(N, 28, 28)`` and labels ``(N,)`` of one split, checked to hold the same number of items."""
     images, labels = load_images(images_path), load_labels(labels_path)
     if len(images) != len(labels):
-        raise IdxError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
-        )
+        raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
     return images, labels

@@ -13,9 +13,7 @@ from lablib.atomic import staged_dir
 def to_tensor(images: np.ndarray) -> np.ndarray:
     """uint8 ``(N, 28, 28)`` to float32 ``(N, 1, 28, 28)``: ``x / 255 - 0.5``, one channel for Conv2d."""
     if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(
-            f"to_tensor expects uint8 images of shape (N, H, W); got {images.dtype} {images.shape}"
-        )
+        raise ValueError(f"to_tensor expects uint8 images of shape (N, H, W); got {images.dtype} {images.shape}")
     x = images.astype(np.float32)[:, None]
     x /= np.float32(255)
     x -= np.float32(0.5)

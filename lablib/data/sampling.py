@@ -17,7 +17,9 @@ class SamplingError(LabError, ValueError):
     """A batch size the sampling cannot honour."""
 
 
-def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool = False) -> list[np.ndarray]:
+def shuffled_batches(
+    n: int, batch_size: int, rng: np.random.Generator | None, drop_last: bool = False
+) -> list[np.ndarray]:
     """Batches over ``range(n)``: a fresh permutation, or in order when ``rng`` is None."""
     order = np.arange(n, dtype=np.int64) if rng is None else rng.permutation(n).astype(np.int64)
     stop = n - n % batch_size if drop_last else n

@@ -21,9 +21,7 @@ def _classes(labels: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(labels == c) for c in np.unique(labels)]
 
 
-def holdout_split(
-    labels: np.ndarray, val_per_class: int = 1000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def holdout_split(labels: np.ndarray, val_per_class: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) indices into ``labels``, sorted int64: ``val_per_class`` of every class are held out."""
     labels = np.asarray(labels)
     if val_per_class < 0:
@@ -64,9 +62,7 @@ def stratified_subset(indices: np.ndarray, labels: np.ndarray, n: int, seed: int
         )
     rng = np.random.default_rng([seed, 1])
     shares = equal_shares(n, np.array([len(members) for members in groups]))
-    chosen = [
-        indices[rng.permutation(members)[:share]] for members, share in zip(groups, shares, strict=True)
-    ]
+    chosen = [indices[rng.permutation(members)[:share]] for members, share in zip(groups, shares, strict=True)]
     return np.sort(np.concatenate(chosen))
 
 
@@ -76,9 +72,7 @@ def kfold_assignments(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     groups = _classes(labels)
     smallest = min((len(members) for members in groups), default=0)
     if not 2 <= k <= smallest:
-        raise SplitError(
-            f"data.kfold must be between 2 and {smallest}, the size of the smallest class; got {k}"
-        )
+        raise SplitError(f"data.kfold must be between 2 and {smallest}, the size of the smallest class; got {k}")
     rng = np.random.default_rng([seed, 2])
     folds = np.empty(len(labels), dtype=np.int64)
     offset = 0

@@ -22,7 +22,11 @@ def _conv_block(cin: int, cout: int, stride: int, bias: bool = True) -> list[Lay
 
 
 def _linear_block(fin: int, fout: int) -> list[Layer]:
-    return [("Linear", {"in_features": fin, "out_features": fout}), ("BatchNorm1d", {"num_features": fout}), ("SiLU", {})]
+    return [
+        ("Linear", {"in_features": fin, "out_features": fout}),
+        ("BatchNorm1d", {"num_features": fout}),
+        ("SiLU", {}),
+    ]
 
 
 def lab2025_cnn() -> Spec:

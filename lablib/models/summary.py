@@ -1,6 +1,6 @@
 """Report 000's Table 1 for any model: layer, parameters, input and output shape, and the total.
 
-    python -m lablib.models.summary --model lab2025_cnn
+python -m lablib.models.summary --model lab2025_cnn
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def format_summary(rows: list[SummaryRow]) -> str:
     lines = [f"{'Layer Name':<12} {'Parameters':>12}  {'Input Shape':<15} {'Output Shape':<15}"]
-    lines += [f"{r.layer:<12} {r.parameters:>12,}  {_shape(r.input_shape):<15} {_shape(r.output_shape):<15}" for r in rows]
+    lines += [
+        f"{r.layer:<12} {r.parameters:>12,}  {_shape(r.input_shape):<15} {_shape(r.output_shape):<15}" for r in rows
+    ]
     lines.append(f"Total number of parameters: {sum(r.parameters for r in rows):,}")
     return "\n".join(lines)
 

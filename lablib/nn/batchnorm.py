@@ -47,15 +47,14 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", np.ones(num_features, dtype))
             self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
-    def _axes_and_shape(self, x: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _channel_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """The shape that broadcasts a per-channel vector against ``x``."""
         if x.ndim not in self._expected_ndim:
             raise ValueError(f"{type(self).__name__} expects {self._expected_ndim}-D input, got shape {x.shape}")
-        axes = (0,) if x.ndim == 2 else (0, 2, 3)
-        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
-        return axes, shape
+        return (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        axes, shape = self._axes_and_shape(x)
+        shape = self._channel_shape(x)
         use_batch = self.training or not self.track_running_stats
         if use_batch:
             count = x.size // x.shape[1]
@@ -82,7 +81,7 @@ class _BatchNorm(Module):
         return x_hat * self.weight.data.reshape(shape) + self.bias.data.reshape(shape)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        _, shape = self._axes_and_shape(grad_output)
+        shape = self._channel_shape(grad_output)
         x_hat = self._x_hat
         count = grad_output.size // grad_output.shape[1]
         if self.affine:

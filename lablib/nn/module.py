@@ -111,8 +111,7 @@ class Module:
         unexpected = sorted(state_dict.keys() - own.keys())
         if missing or unexpected:
             raise KeyError(
-                f"state_dict does not match {type(self).__name__}: "
-                f"missing keys {missing}, unexpected keys {unexpected}"
+                f"state_dict does not match {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
             )
         for key, target in own.items():
             value = np.asarray(state_dict[key])

@@ -21,9 +21,7 @@ from lablib.nn.parameter import Parameter
 class Optimizer:
     """Base class: subclasses define ``_update``, the step of one parameter that has a gradient."""
 
-    def __init__(
-        self, params: Iterable[Parameter] | Iterable[Mapping[str, Any]], defaults: Mapping[str, Any]
-    ) -> None:
+    def __init__(self, params: Iterable[Parameter] | Iterable[Mapping[str, Any]], defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Parameter, dict[str, Any]] = {}
@@ -101,9 +99,7 @@ class Optimizer:
                 elif value.shape == param.shape:
                     state.setdefault(param, {})[name] = value.astype(param.dtype, copy=True)
                 else:
-                    raise ValueError(
-                        f"state_dict[{key!r}] has shape {value.shape}, parameter {index} {param.shape}"
-                    )
+                    raise ValueError(f"state_dict[{key!r}] has shape {value.shape}, parameter {index} {param.shape}")
             elif kind == "param_groups" and index < len(groups):
                 groups[index][name] = tuple(value.tolist()) if value.ndim else value.item()
             else:
@@ -123,7 +119,5 @@ def _split_key(key: str) -> tuple[str, int, str]:
     """``"state.3.exp_avg"`` -> ``("state", 3, "exp_avg")``."""
     parts = key.split(".", 2)
     if len(parts) != 3 or not parts[1].isdigit():
-        raise KeyError(
-            f"state_dict key {key!r} is not of the form state.<i>.<name> or param_groups.<g>.<key>"
-        )
+        raise KeyError(f"state_dict key {key!r} is not of the form state.<i>.<name> or param_groups.<g>.<key>")
     return parts[0], int(parts[1]), parts[2]

@@ -29,9 +29,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
     ) -> None:
         if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}"
-            )
+            raise ValueError(f"lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = {

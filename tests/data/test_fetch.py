@@ -197,9 +197,7 @@ def test_nothing_available_lists_the_three_ways(tmp_path, synthetic):
     partial.mkdir()
     shutil.copy(synthetic.folder / TRAIN_IMAGES, partial)
     with pytest.raises(DataUnavailableError) as caught:
-        fetch(
-            tmp_path / "raw", env={ENV_VAR: str(partial)}, debian_dir=tmp_path / "no-debian", download=False
-        )
+        fetch(tmp_path / "raw", env={ENV_VAR: str(partial)}, debian_dir=tmp_path / "no-debian", download=False)
     message = str(caught.value)
     assert f"{partial}: lacks train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz" in message
     assert f"{tmp_path / 'no-debian'}: no such folder" in message

@@ -112,9 +112,7 @@ def test_reads_exactly_what_was_written(tmp_path):
 def test_gzip_header_does_not_matter(tmp_path):
     # Debian's files wrap the same stream in another gzip header (file name, mtime).
     path = tmp_path / "named.gz"
-    with gzip.GzipFile(
-        filename="train-images-idx3-ubyte", mode="wb", fileobj=path.open("wb"), mtime=1234
-    ) as f:
+    with gzip.GzipFile(filename="train-images-idx3-ubyte", mode="wb", fileobj=path.open("wb"), mtime=1234) as f:
         f.write(GOOD_IMAGES)
     np.testing.assert_array_equal(load_images(path), IMAGES)
 
@@ -127,9 +125,7 @@ def test_read_idx_takes_any_shape_and_decompressed_bytes(tmp_path):
 
 
 def test_load_split(tmp_path):
-    images, labels = load_split(
-        write_gz(tmp_path / "i.gz", GOOD_IMAGES), write_gz(tmp_path / "l.gz", GOOD_LABELS)
-    )
+    images, labels = load_split(write_gz(tmp_path / "i.gz", GOOD_IMAGES), write_gz(tmp_path / "l.gz", GOOD_LABELS))
     np.testing.assert_array_equal(images, IMAGES)
     np.testing.assert_array_equal(labels, LABELS)
 

@@ -27,9 +27,7 @@ def test_to_tensor_refuses_anything_but_uint8_images(images):
 
 def test_save_arrays_round_trips_through_mmap(tmp_path):
     arrays = {
-        "train_images": to_tensor(
-            np.arange(2 * 28 * 28, dtype=np.uint32).reshape(2, 28, 28).astype(np.uint8)
-        ),
+        "train_images": to_tensor(np.arange(2 * 28 * 28, dtype=np.uint32).reshape(2, 28, 28).astype(np.uint8)),
         "train_labels": np.array([3, 9], dtype=np.int64),
     }
     save_arrays(tmp_path / "prepared", arrays)

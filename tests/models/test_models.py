@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,28 @@ from lablib.models.torch_model import build_torch, load_numpy_state, torch_to_nu
 from lablib.nn import CrossEntropyLoss
 
 TABLE_1 = [  # report 000: layer, parameters, output shape
-    ("Conv2d", 320, (32, 28, 28)), ("BatchNorm2d", 64, (32, 28, 28)), ("SiLU", 0, (32, 28, 28)),
-    ("Conv2d", 18496, (64, 14, 14)), ("BatchNorm2d", 128, (64, 14, 14)), ("SiLU", 0, (64, 14, 14)),
-    ("Conv2d", 73856, (128, 7, 7)), ("BatchNorm2d", 256, (128, 7, 7)), ("SiLU", 0, (128, 7, 7)),
-    ("Conv2d", 294912, (256, 4, 4)), ("BatchNorm2d", 512, (256, 4, 4)), ("SiLU", 0, (256, 4, 4)),
+    ("Conv2d", 320, (32, 28, 28)),
+    ("BatchNorm2d", 64, (32, 28, 28)),
+    ("SiLU", 0, (32, 28, 28)),
+    ("Conv2d", 18496, (64, 14, 14)),
+    ("BatchNorm2d", 128, (64, 14, 14)),
+    ("SiLU", 0, (64, 14, 14)),
+    ("Conv2d", 73856, (128, 7, 7)),
+    ("BatchNorm2d", 256, (128, 7, 7)),
+    ("SiLU", 0, (128, 7, 7)),
+    ("Conv2d", 294912, (256, 4, 4)),
+    ("BatchNorm2d", 512, (256, 4, 4)),
+    ("SiLU", 0, (256, 4, 4)),
     ("Flatten", 0, (4096,)),
-    ("Linear", 4195328, (1024,)), ("BatchNorm1d", 2048, (1024,)), ("SiLU", 0, (1024,)),
-    ("Linear", 262400, (256,)), ("BatchNorm1d", 512, (256,)), ("SiLU", 0, (256,)),
-    ("Linear", 16448, (64,)), ("BatchNorm1d", 128, (64,)), ("SiLU", 0, (64,)),
+    ("Linear", 4195328, (1024,)),
+    ("BatchNorm1d", 2048, (1024,)),
+    ("SiLU", 0, (1024,)),
+    ("Linear", 262400, (256,)),
+    ("BatchNorm1d", 512, (256,)),
+    ("SiLU", 0, (256,)),
+    ("Linear", 16448, (64,)),
+    ("BatchNorm1d", 128, (64,)),
+    ("SiLU", 0, (64,)),
     ("Linear", 650, (10,)),
 ]
 
@@ -99,7 +114,7 @@ def bias_before_batchnorm(model) -> set[str]:
     names = set()
     for part in ("features", "classifier"):
         layers = list(getattr(model, part))
-        for index, (layer, after) in enumerate(zip(layers, layers[1:], strict=False)):
+        for index, (layer, after) in enumerate(itertools.pairwise(layers)):
             if type(layer).__name__ in ("Conv2d", "Linear") and "BatchNorm" in type(after).__name__:
                 names.add(f"{part}.{index}.bias")
     return names

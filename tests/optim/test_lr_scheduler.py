@@ -155,9 +155,7 @@ def test_state_dict_resumes_the_sequence_exactly(name):
     resumed = make(lr_scheduler, resumed_optimizer)
     resumed.load_state_dict(state)
     assert resumed.last_epoch == first
-    assert (
-        resumed.get_last_lr() == scheduler.get_last_lr() == [g["lr"] for g in resumed_optimizer.param_groups]
-    )
+    assert resumed.get_last_lr() == scheduler.get_last_lr() == [g["lr"] for g in resumed_optimizer.param_groups]
     rest, _ = run(None, optim, steps - first, optimizer=resumed_optimizer, scheduler=resumed)
     np.testing.assert_array_equal(rest, whole[first:])
 
@@ -173,9 +171,7 @@ def test_one_cycle_refuses_to_run_past_its_end():
 def test_bad_arguments_are_refused():
     opt = make_optimizer(optim)
     with pytest.raises(ValueError, match="one milestone fewer"):
-        lr_scheduler.SequentialLR(
-            opt, [lr_scheduler.LinearLR(opt), lr_scheduler.StepLR(opt, 2)], milestones=[]
-        )
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.LinearLR(opt), lr_scheduler.StepLR(opt, 2)], milestones=[])
     with pytest.raises(ValueError, match="start_factor"):
         lr_scheduler.LinearLR(opt, start_factor=0)
     with pytest.raises(ValueError, match="total_steps, or epochs and steps_per_epoch"):

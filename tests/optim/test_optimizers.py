@@ -134,9 +134,7 @@ def test_load_state_dict_refuses_another_model():
     with pytest.raises(ValueError, match="shape"):
         optim.SGD([Parameter(np.ones(4))], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
     with pytest.raises(ValueError, match="parameter group 0"):
-        optim.SGD([Parameter(np.ones((2, 3))), Parameter(np.ones(1))], lr=0.1).load_state_dict(
-            opt.state_dict()
-        )
+        optim.SGD([Parameter(np.ones((2, 3))), Parameter(np.ones(1))], lr=0.1).load_state_dict(opt.state_dict())
     with pytest.raises(KeyError, match="names no parameter"):
         optim.SGD([p], lr=0.1).load_state_dict({**opt.state_dict(), "state.5.momentum_buffer": np.ones(1)})
 
