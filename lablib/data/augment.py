@@ -1,20 +1,23 @@
 """Augmentation in NumPy (report 000, 2.4): one of shift, flip, rotation or none, equally likely,
 then a random change of mean and standard deviation (brightness and contrast).
 
-Images are float32 ``(N, 1, 28, 28)`` in [-0.5, 0.5] with background -0.5. Every transform works
-on the whole batch at once through index arithmetic; randomness comes only from the generator
-passed in, drawn in a fixed order, so a seed fixes every batch bit for bit.
+Images are ``(N, C, H, W)`` in [-0.5, 0.5] with background -0.5. Every transform works on the
+whole batch at once through index arithmetic, with one parameter per image; randomness comes only
+from the generator passed to :func:`augment_batch`, drawn in a fixed order, so a seed (or a
+restored ``rng.bit_generator.state``) fixes every batch bit for bit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from lablib.errors import LabError
 
-BACKGROUND = np.float32(-0.5)
+LOW, HIGH = -0.5, 0.5
+BACKGROUND = LOW
 
 
 class AugmentError(LabError, ValueError):
@@ -23,7 +26,13 @@ class AugmentError(LabError, ValueError):
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Switches and strengths; ``params.yaml``'s ``augment:`` section, key for key."""
+    """Switches and strengths; ``params.yaml``'s ``augment:`` section, key for key.
+
+    A strength of 0 switches its transform off. The report gives no magnitudes; the defaults
+    (those of ``params.yaml``) stay mild enough that a garment keeps its class: a shift of 2 of
+    28 pixels, 10 degrees, a mean moved by at most 5 % of the range and a standard deviation
+    scaled by at most ±10 %.
+    """
 
     enabled: bool = True
     shift: int = 2  # pixels, in each direction
@@ -33,45 +42,57 @@ class AugmentConfig:
     contrast: float = 0.1  # relative change of the standard deviation
 
     def __post_init__(self) -> None:
-        checks = {
-            "enabled": isinstance(self.enabled, bool),
-            "shift": isinstance(self.shift, int) and not isinstance(self.shift, bool) and 0 <= self.shift <= 13,
-            "flip": isinstance(self.flip, bool),
-            "rotate": _is_number(self.rotate) and 0 <= self.rotate <= 180,
-            "brightness": _is_number(self.brightness) and 0 <= self.brightness <= 1,
-            "contrast": _is_number(self.contrast) and 0 <= self.contrast <= 1,
-        }
-        wanted = {
-            "enabled": "true or false",
-            "shift": "an integer in 0..13",
-            "flip": "true or false",
-            "rotate": "degrees in 0..180",
-            "brightness": "a number in 0..1",
-            "contrast": "a number in 0..1",
-        }
-        for key, ok in checks.items():
+        checks = (
+            ("enabled", _is_bool(self.enabled), "true or false"),
+            ("shift", _is_int(self.shift) and 0 <= self.shift <= 13, "an integer in 0..13"),
+            ("flip", _is_bool(self.flip), "true or false"),
+            ("rotate", _is_number(self.rotate) and 0 <= self.rotate <= 180, "degrees in 0..180"),
+            ("brightness", _is_number(self.brightness) and 0 <= self.brightness <= 1, "a number in 0..1"),
+            ("contrast", _is_number(self.contrast) and 0 <= self.contrast <= 1, "a number in 0..1"),
+        )
+        for key, ok, wanted in checks:
             if not ok:
-                raise AugmentError(f"augment.{key} must be {wanted[key]}; got {getattr(self, key)!r}")
+                raise AugmentError(f"augment.{key} must be {wanted}; got {getattr(self, key)!r}")
 
     def geometric(self) -> list[str]:
-        """The geometric transforms switched on, in drawing order."""
-        return [
-            name for name, on in (("shift", self.shift > 0), ("flip", self.flip), ("rotate", self.rotate > 0)) if on
-        ]
+        """The choices of the geometric step: ``none`` and every transform switched on, in drawing order."""
+        switched = (("shift", self.shift > 0), ("flip", self.flip), ("rotate", self.rotate > 0))
+        return ["none", *(name for name, on in switched if on)]
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _gather(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``out[i, :, r, c] = x[i, :, rows[i, r, c], cols[i, r, c]]``, background where that lies outside.
+
+    ``rows`` and ``cols`` are integers broadcasting to ``(N, H, W)``. One background pixel is padded
+    around every image and the indices are clipped onto it, so no mask is needed.
+    """
+    n, channels, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=BACKGROUND)
+    rows = np.clip(rows, -1, h) + 1
+    cols = np.clip(cols, -1, w) + 1
+    batch = np.arange(n)[:, None, None, None]
+    channel = np.arange(channels)[None, :, None, None]
+    return padded[batch, channel, rows[:, None], cols[:, None]]
+
+
 def shift(x: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Move image ``i`` right by ``dx[i]`` and down by ``dy[i]`` pixels, filling with background."""
-    n, _, h, w = x.shape
-    rows = np.arange(h)[None, :] - np.asarray(dy)[:, None]
-    cols = np.arange(w)[None, :] - np.asarray(dx)[:, None]
-    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
-    out = x[np.arange(n)[:, None, None], 0, rows.clip(0, h - 1)[:, :, None], cols.clip(0, w - 1)[:, None, :]]
-    return np.where(inside, out, BACKGROUND)[:, None].astype(x.dtype, copy=False)
+    """Move image ``i`` right by ``dx[i]`` and down by ``dy[i]`` whole pixels; what enters is background."""
+    _, _, h, w = x.shape
+    rows = np.arange(h)[None, :, None] - np.asarray(dy).reshape(-1, 1, 1)
+    cols = np.arange(w)[None, None, :] - np.asarray(dx).reshape(-1, 1, 1)
+    return _gather(x, rows, cols)
 
 
 def hflip(x: np.ndarray) -> np.ndarray:
@@ -80,64 +101,76 @@ def hflip(x: np.ndarray) -> np.ndarray:
 
 
 def rotate(x: np.ndarray, degrees: np.ndarray) -> np.ndarray:
-    """Rotate image ``i`` by ``degrees[i]`` anticlockwise about its centre, bilinear, background fill."""
-    n, _, h, w = x.shape
-    theta = np.deg2rad(np.asarray(degrees, dtype=np.float64))[:, None, None]
-    cy, cx = (h - 1) / 2, (w - 1) / 2
-    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-    # Inverse map: the source of each output pixel is the output rotated back.
+    """Rotate image ``i`` by ``degrees[i]`` anticlockwise about its centre, bilinear, background fill.
+
+    Each output pixel reads the input where rotating it back by the angle lands (inverse mapping),
+    so every output pixel gets exactly one value and no holes appear.
+    """
+    _, _, h, w = x.shape
+    theta = np.deg2rad(np.asarray(degrees, dtype=np.float64)).reshape(-1, 1, 1)
     cos, sin = np.cos(theta), np.sin(theta)
-    src_x = cos * xx - sin * yy + cx
-    src_y = sin * xx + cos * yy + cy
-    x0, y0 = np.floor(src_x).astype(np.int64), np.floor(src_y).astype(np.int64)
-    fx, fy = (src_x - x0).astype(np.float32), (src_y - y0).astype(np.float32)
-    batch = np.arange(n)[:, None, None]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    y = np.arange(h)[:, None] - cy
+    x_ = np.arange(w)[None, :] - cx
+    src_x = cos * x_ - sin * y + cx
+    src_y = sin * x_ + cos * y + cy
+    x0, y0 = np.floor(src_x), np.floor(src_y)
+    fx = (src_x - x0).astype(x.dtype)[:, None]
+    fy = (src_y - y0).astype(x.dtype)[:, None]
+    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+    top = _lerp(_gather(x, y0, x0), _gather(x, y0, x0 + 1), fx)
+    bottom = _lerp(_gather(x, y0 + 1, x0), _gather(x, y0 + 1, x0 + 1), fx)
+    # Rounding can step a hair past the range; the clip keeps the [-0.5, 0.5] promise exact.
+    return np.clip(_lerp(top, bottom, fy), LOW, HIGH)
 
-    def pixel(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
-        inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        return np.where(inside, x[batch, 0, yi.clip(0, h - 1), xi.clip(0, w - 1)], BACKGROUND)
 
-    out = (
-        pixel(y0, x0) * (1 - fx) * (1 - fy)
-        + pixel(y0, x0 + 1) * fx * (1 - fy)
-        + pixel(y0 + 1, x0) * (1 - fx) * fy
-        + pixel(y0 + 1, x0 + 1) * fx * fy
-    )
-    return out[:, None].astype(x.dtype, copy=False)
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``a`` moved the fraction ``t`` of the way to ``b``; equal neighbours (background) stay exact."""
+    return a + (b - a) * t
 
 
 def adjust(x: np.ndarray, contrast: np.ndarray, brightness: np.ndarray) -> np.ndarray:
-    """Scale each image's deviation from its mean by ``contrast`` and add ``brightness``, clipped."""
+    """Scale image ``i``'s deviation from its mean by ``contrast[i]``, add ``brightness[i]``, clip.
+
+    ``clip((x - mean) * c + mean + b)``: the standard deviation is multiplied by ``c`` and the mean
+    moved by ``b`` (before the clip).
+    """
     mean = x.mean(axis=(1, 2, 3), keepdims=True)
     c = np.asarray(contrast, dtype=x.dtype).reshape(-1, 1, 1, 1)
     b = np.asarray(brightness, dtype=x.dtype).reshape(-1, 1, 1, 1)
-    return np.clip((x - mean) * c + mean + b, -0.5, 0.5).astype(x.dtype, copy=False)
+    return np.clip((x - mean) * c + mean + b, LOW, HIGH)
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
-    """A randomly transformed copy of ``x`` (``x`` itself when augmentation is off)."""
+    """A randomly transformed copy of the batch ``x`` ``(N, C, H, W)``; an unchanged copy when off.
+
+    Draws, in this order and always for all N images (whichever transform each one gets): the
+    geometric choice, dx, dy, the angle, the contrast factor and the brightness offset. A batch
+    thus consumes the same amount of randomness whatever it draws, and nothing when off.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"augment_batch expects images (N, C, H, W); got shape {x.shape}")
     if not config.enabled:
-        return x
+        return x.copy()
     n = len(x)
-    kinds = ["none", *config.geometric()]
-    choice = rng.integers(len(kinds), size=n)
+    kinds = config.geometric()
+    kind = rng.integers(len(kinds), size=n)
     dx = rng.integers(-config.shift, config.shift + 1, size=n)
     dy = rng.integers(-config.shift, config.shift + 1, size=n)
     angle = rng.uniform(-config.rotate, config.rotate, size=n)
     contrast = rng.uniform(1 - config.contrast, 1 + config.contrast, size=n)
     brightness = rng.uniform(-config.brightness, config.brightness, size=n)
-    out = np.array(x, dtype=x.dtype, copy=True)
-    for k, kind in enumerate(kinds):
-        chosen = np.flatnonzero(choice == k)
-        if kind == "none" or chosen.size == 0:
-            continue
-        part = out[chosen]
-        if kind == "shift":
-            out[chosen] = shift(part, dx[chosen], dy[chosen])
-        elif kind == "flip":
-            out[chosen] = hflip(part)
-        else:
-            out[chosen] = rotate(part, angle[chosen])
+
+    transforms = {
+        "shift": lambda i: shift(x[i], dx[i], dy[i]),
+        "flip": lambda i: hflip(x[i]),
+        "rotate": lambda i: rotate(x[i], angle[i]),
+    }
+    out = x.copy()
+    for k, name in enumerate(kinds):
+        chosen = np.flatnonzero(kind == k)
+        if name != "none" and chosen.size:
+            out[chosen] = transforms[name](chosen)
     if config.contrast > 0 or config.brightness > 0:
         out = adjust(out, contrast, brightness)
     return out
@@ -146,19 +179,25 @@ def augment_batch(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig
 def augmentation_examples(
     images: np.ndarray, rng: np.random.Generator, config: AugmentConfig, n_variants: int = 4
 ) -> dict[str, np.ndarray]:
-    """Figure-ready: each image as it is, under each transform at full strength, and under
-    ``n_variants`` draws of the whole random pipeline. Every value is ``(N, 28, 28)`` or, for
-    ``random``, ``(n_variants, N, 28, 28)``."""
+    """Figure-ready (report 000, Figure 2): ``images`` ``(N, 1, H, W)`` as they are, under each
+    transform ``config`` switches on at its full strength, then ``n_variants`` draws of the whole
+    random pipeline (run even when ``config.enabled`` is false, to show what it would do).
+
+    Keys are column titles: ``original``, then e.g. ``shift (2, 2) px``, ``flip``, ``rotate 10°``,
+    ``contrast ×1.1`` over ``brightness +0.05`` (two lines), then ``random``. Values are
+    ``(N, H, W)``, and ``(n_variants, N, H, W)`` for ``random``.
+    """
     n = len(images)
-    s = max(config.shift, 1)
-    strength_c = 1 + max(config.contrast, 0.1)
-    examples = {
-        "original": images[:, 0],
-        f"shift ({s}, {s}) px": shift(images, np.full(n, s), np.full(n, s))[:, 0],
-        "flip": hflip(images)[:, 0],
-        f"rotate {max(config.rotate, 10):g}°": rotate(images, np.full(n, max(config.rotate, 10.0)))[:, 0],
-        "brightness/contrast": adjust(images, np.full(n, strength_c), np.full(n, max(config.brightness, 0.05)))[:, 0],
-    }
-    full = AugmentConfig(**{**config.__dict__, "enabled": True})
-    examples["random"] = np.stack([augment_batch(images, rng, full)[:, 0] for _ in range(n_variants)])
-    return examples
+    s, degrees, c, b = config.shift, config.rotate, config.contrast, config.brightness
+    examples = {"original": images}
+    if s:
+        examples[f"shift ({s}, {s}) px"] = shift(images, np.full(n, s), np.full(n, s))
+    if config.flip:
+        examples["flip"] = hflip(images)
+    if degrees:
+        examples[f"rotate {degrees:g}°"] = rotate(images, np.full(n, degrees))
+    if c or b:
+        examples[f"contrast ×{1 + c:g}\nbrightness {b:+g}"] = adjust(images, np.full(n, 1 + c), np.full(n, b))
+    switched_on = dataclasses.replace(config, enabled=True)
+    examples["random"] = np.stack([augment_batch(images, rng, switched_on) for _ in range(n_variants)])
+    return {name: value[..., 0, :, :] for name, value in examples.items()}
