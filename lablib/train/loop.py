@@ -32,8 +32,6 @@ from lablib.params import ParamsError, TrainParams
 from lablib.train.checkpoint import load_npz, pack_json, prefixed, save_npz, unpack_json, unprefixed
 from lablib.train.setup import make_scheduler
 
-NUM_CLASSES = 10
-
 
 class NumericalError(LabError):
     """The loss became NaN or infinite."""
@@ -92,8 +90,13 @@ def validation_runs(params: TrainParams, pool: Pool) -> list[tuple[str, Split]]:
     return [("rotating", lambda epoch: by_fold[epoch % k])]
 
 
-def batches_per_epoch(n: int, params: TrainParams) -> int:
-    per_batch = params.batch_size // NUM_CLASSES * NUM_CLASSES if params.sampling == "balanced" else params.batch_size
+def batches_per_epoch(labels: np.ndarray, params: TrainParams) -> int:
+    """Batches in an epoch over ``labels``, as the sampler will draw them (balanced counts the classes present)."""
+    n = len(labels)
+    if params.sampling != "balanced":
+        return math.ceil(n / params.batch_size)
+    classes = len(np.unique(labels))
+    per_batch = params.batch_size // classes * classes
     return math.ceil(n / per_batch)
 
 
@@ -186,7 +189,7 @@ class Trainer:
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         params = self.params
         backend = self.make_backend(params, self.initial_state)
-        steps = max(batches_per_epoch(len(split(epoch)[0]), params) for epoch in range(params.epochs))
+        steps = max(batches_per_epoch(self.pool.labels[split(epoch)[0]], params) for epoch in range(params.epochs))
         scheduler, per_batch = make_scheduler(backend.lr_scheduler, backend.optimizer, params, steps)
         rng = np.random.default_rng([params.seed, 2, run_index])
         first_epoch = schedule_steps = 0
