@@ -11,7 +11,11 @@ from lablib.models.specs import Layer, Spec
 
 
 class Classifier(nn.Module):
-    """``features`` (image -> embedding) then ``classifier`` (embedding -> logits)."""
+    """``features`` (image -> embedding) then ``classifier`` (embedding -> logits).
+
+    The two halves are separate so that a loss on the embedding (the center loss) can add its
+    gradient between ``classifier.backward`` and ``features.backward``.
+    """
 
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
         super().__init__()
@@ -26,6 +30,7 @@ class Classifier(nn.Module):
 
 
 def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Module:
+    """``getattr(nn, name)(**kwargs)``, plus ``rng`` and ``dtype`` where the layer takes them."""
     name, kwargs = layer
     cls = getattr(nn, name)
     accepted = inspect.signature(cls).parameters
@@ -36,7 +41,7 @@ def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Modu
 def build_numpy(
     spec: Spec, *, seed: int | None = None, rng: np.random.Generator | None = None, dtype: type = np.float32
 ) -> Classifier:
-    """A NumPy :class:`Classifier` initialised as PyTorch would, drawn from ``rng`` (or ``seed``)."""
+    """A NumPy :class:`Classifier` initialised as PyTorch would, layer by layer from ``rng`` (or ``seed``)."""
     rng = rng if rng is not None else np.random.default_rng(seed)
     return Classifier(
         nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["features"])),

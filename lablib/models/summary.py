@@ -13,9 +13,13 @@ import numpy as np
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import MODELS, get_spec
 
+HEADER = ("Layer Name", "Parameters", "Input Shape", "Output Shape")
+
 
 @dataclass(frozen=True)
 class SummaryRow:
+    """One leaf layer: its class name, parameter count and per-sample shapes (batch axis left out)."""
+
     layer: str
     parameters: int
     input_shape: tuple[int, ...]
@@ -23,35 +27,53 @@ class SummaryRow:
 
 
 def summary(model: Classifier, input_shape: tuple[int, ...] = (1, 28, 28)) -> list[SummaryRow]:
-    """One row per layer, in order, found by passing zeros through the model in eval mode."""
+    """One row per layer, in order, found by passing one sample of zeros through the model in eval mode.
+
+    The model's training mode is restored afterwards.
+    """
+    was_training = model.training
     model.eval()
-    x = np.zeros((1, *input_shape), dtype=np.float32)
+    x = np.zeros((1, *input_shape), dtype=next(model.parameters()).dtype)
     rows = []
     for layer in [*model.features, *model.classifier]:
         y = layer(x)
-        params = sum(p.data.size for p in layer.parameters())
-        rows.append(SummaryRow(type(layer).__name__, params, x.shape[1:], y.shape[1:]))
+        parameters = sum(p.data.size for p in layer.parameters())
+        rows.append(SummaryRow(type(layer).__name__, parameters, x.shape[1:], y.shape[1:]))
         x = y
+    model.train(was_training)
     return rows
 
 
+def total_parameters(rows: list[SummaryRow]) -> int:
+    return sum(row.parameters for row in rows)
+
+
 def _shape(shape: tuple[int, ...]) -> str:
+    """``(32, 28, 28)``, and ``(4096)`` for one axis, as Table 1 writes it."""
     return f"({', '.join(str(d) for d in shape)})"
 
 
+def _cells(rows: list[SummaryRow]) -> list[tuple[str, str, str, str]]:
+    return [(r.layer, f"{r.parameters:,}", _shape(r.input_shape), _shape(r.output_shape)) for r in rows]
+
+
 def format_summary(rows: list[SummaryRow]) -> str:
-    lines = [f"{'Layer Name':<12} {'Parameters':>12}  {'Input Shape':<15} {'Output Shape':<15}"]
-    lines += [
-        f"{r.layer:<12} {r.parameters:>12,}  {_shape(r.input_shape):<15} {_shape(r.output_shape):<15}" for r in rows
+    """Table 1 as aligned text (parameters right-aligned) and the total on the last line."""
+    table = [HEADER, *_cells(rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    lines = [
+        f"{name:<{widths[0]}}  {params:>{widths[1]}}  {shape_in:<{widths[2]}}  {shape_out}".rstrip()
+        for name, params, shape_in, shape_out in table
     ]
-    lines.append(f"Total number of parameters: {sum(r.parameters for r in rows):,}")
+    lines.append(f"Total number of parameters: {total_parameters(rows):,}")
     return "\n".join(lines)
 
 
 def summary_markdown(rows: list[SummaryRow]) -> str:
-    lines = ["| Layer | Parameters | Input shape | Output shape |", "| --- | ---: | --- | --- |"]
-    lines += [f"| {r.layer} | {r.parameters:,} | {_shape(r.input_shape)} | {_shape(r.output_shape)} |" for r in rows]
-    lines.append(f"| **Total** | **{sum(r.parameters for r in rows):,}** | | |")
+    """Table 1 as a Markdown table, the total in its last row."""
+    lines = [f"| {' | '.join(HEADER)} |", "| --- | ---: | --- | --- |"]
+    lines += [f"| {' | '.join(cells)} |" for cells in _cells(rows)]
+    lines.append(f"| **Total** | **{total_parameters(rows):,}** | | |")
     return "\n".join(lines)
 
 

@@ -1,4 +1,9 @@
-"""Build a spec with PyTorch, and move weights between the two frameworks."""
+"""Build a spec with PyTorch, and move weights between the two frameworks.
+
+State dicts cross as plain ``{key: array}`` mappings (what ``np.savez`` writes and ``np.load``
+reads), BatchNorm's int64 ``num_batches_tracked`` included, so a checkpoint of either framework
+loads in the other.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from lablib.models.specs import Spec
 
 
 class TorchClassifier(nn.Module):
-    """The PyTorch twin of :class:`lablib.models.numpy_model.Classifier`; the same state_dict keys."""
+    """The PyTorch twin of :class:`lablib.models.numpy_model.Classifier`: the same state_dict keys."""
 
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
         super().__init__()
@@ -24,6 +29,7 @@ class TorchClassifier(nn.Module):
 
 
 def build_torch(spec: Spec) -> TorchClassifier:
+    """The spec built from ``torch.nn`` (PyTorch's own initialisation, from torch's global generator)."""
     return TorchClassifier(
         nn.Sequential(*(getattr(nn, name)(**kwargs) for name, kwargs in spec["features"])),
         nn.Sequential(*(getattr(nn, name)(**kwargs) for name, kwargs in spec["classifier"])),
@@ -31,13 +37,15 @@ def build_torch(spec: Spec) -> TorchClassifier:
 
 
 def numpy_to_torch_state(state: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Copies of the arrays as CPU tensors, dtypes kept."""
     return {key: torch.from_numpy(np.array(value, copy=True)) for key, value in state.items()}
 
 
 def torch_to_numpy_state(module: nn.Module) -> dict[str, np.ndarray]:
+    """Copies of ``module.state_dict()`` as NumPy arrays, dtypes kept."""
     return {key: value.detach().cpu().numpy().copy() for key, value in module.state_dict().items()}
 
 
 def load_numpy_state(module: nn.Module, state: Mapping[str, np.ndarray]) -> None:
-    """Load a NumPy state dict (as ``Module.state_dict`` or an ``.npz`` gives it) into ``module``."""
+    """Load a NumPy state dict (as ``Module.state_dict`` or an ``.npz`` gives it); keys must match exactly."""
     module.load_state_dict(numpy_to_torch_state(state), strict=True)

@@ -8,27 +8,37 @@ from lablib.nn.module import Module
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-x))`` written as ``(1 + tanh(x / 2)) / 2``: no overflow for any x."""
-    return 0.5 * (1 + np.tanh(0.5 * x))
+    """``1 / (1 + exp(-x))`` computed as ``(1 + tanh(x / 2)) / 2``: no overflow for any x."""
+    s = np.multiply(x, 0.5)
+    np.tanh(s, out=s)
+    s += 1
+    s *= 0.5
+    return s
 
 
 class SiLU(Module):
-    """``x * sigmoid(x)``; its derivative is ``s * (1 + x * (1 - s))``."""
+    """``y = x * s`` with ``s = sigmoid(x)``; its derivative is ``s + y * (1 - s)``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         s = sigmoid(x)
-        self._x, self._s = x, s
-        return x * s
+        y = x * s
+        self._s, self._y = s, y
+        return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        s = self._s
-        return grad_output * s * (1 + self._x * (1 - s))
+        grad = 1 - self._s
+        grad *= self._y
+        grad += self._s
+        grad *= grad_output
+        return grad
 
 
 class ReLU(Module):
+    """``max(x, 0)``; the gradient passes where ``x > 0``."""
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._mask = x > 0
-        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return np.where(self._mask, grad_output, 0).astype(grad_output.dtype, copy=False)
+        return np.where(self._mask, grad_output, 0)

@@ -1,7 +1,17 @@
 """BatchNorm1d and BatchNorm2d: batch statistics in training, running statistics in evaluation.
 
 As PyTorch: the batch is normalised with its biased variance, the running variance is updated with
-the unbiased one, ``running = (1 - momentum) * running + momentum * batch``.
+the unbiased one, ``running = (1 - momentum) * running + momentum * batch`` (``momentum=None``: the
+cumulative average over the batches seen). With ``x_hat = (x - mean) * inv_std`` and
+``y = weight * x_hat + bias``, the gradients are
+
+    d weight = sum(g * x_hat),   d bias = sum(g),
+    dx = weight * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))   (batch statistics),
+    dx = weight * inv_std * g                                         (running statistics),
+
+sums and means over every axis but the channel axis 1. The layer keeps ``x - mean`` and ``inv_std``
+rather than ``x_hat``: ``inv_std`` folds into the per-channel factors, which saves a pass over the
+activations each way.
 """
 
 from __future__ import annotations
@@ -12,16 +22,21 @@ from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
 
 
-def channel_mean(x: np.ndarray) -> np.ndarray:
-    """Mean over every axis but the channel axis 1, to nearly float64 accuracy at float32 speed.
+def channel_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over every axis but the channel axis 1, in float64 across the batch.
 
-    Each image's channel is summed along its contiguous pixels (NumPy sums those pairwise), and the
-    per-image sums add up in float64. A plain float32 mean over the batch loses digits that the
-    normalisation then amplifies; PyTorch's CPU kernels accumulate in double for the same reason.
+    Each sample's channel is summed in ``x``'s dtype and the per-sample sums add up in float64, as
+    PyTorch's CPU kernels accumulate in double: a float32 running sum over the batch loses digits
+    that the normalisation then amplifies.
     """
-    n, c = x.shape[:2]
-    per_image = x.reshape(n, c, -1).sum(axis=2)
-    return (per_image.sum(axis=0, dtype=np.float64) / (x.size // c)).astype(x.dtype)
+    sample = "nc" + "hw"[: x.ndim - 2]
+    return np.einsum(f"{sample}->nc", x).sum(axis=0, dtype=np.float64)
+
+
+def channel_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`channel_sum` of ``x * y``, without forming ``x * y``."""
+    sample = "nc" + "hw"[: x.ndim - 2]
+    return np.einsum(f"{sample},{sample}->nc", x, y).sum(axis=0, dtype=np.float64)
 
 
 class _BatchNorm(Module):
@@ -31,17 +46,18 @@ class _BatchNorm(Module):
         self,
         num_features: int,
         eps: float = 1e-5,
-        momentum: float = 0.1,
+        momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
         *,
+        bias: bool = True,
         dtype: type = np.float32,
     ) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
-        self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", np.zeros(num_features, dtype))
             self.register_buffer("running_var", np.ones(num_features, dtype))
@@ -49,65 +65,73 @@ class _BatchNorm(Module):
 
     def _channel_shape(self, x: np.ndarray) -> tuple[int, ...]:
         """The shape that broadcasts a per-channel vector against ``x``."""
-        if x.ndim not in self._expected_ndim:
-            raise ValueError(f"{type(self).__name__} expects {self._expected_ndim}-D input, got shape {x.shape}")
-        return (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+        if x.ndim not in self._expected_ndim or x.shape[1] != self.num_features:
+            dims = " or ".join(f"{d}-D" for d in self._expected_ndim)
+            raise ValueError(
+                f"{type(self).__name__} expects {dims} input with {self.num_features} channels, got shape {x.shape}"
+            )
+        return (1, -1) + (1,) * (x.ndim - 2)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         shape = self._channel_shape(x)
-        use_batch = self.training or not self.track_running_stats
-        if use_batch:
-            count = x.size // x.shape[1]
-            if count < 2 and self.training:
+        count = x.size // x.shape[1]
+        batch_stats = self.training or not self.track_running_stats
+        if batch_stats:
+            if self.training and count < 2:
                 raise ValueError(f"Expected more than 1 value per channel when training, got input of shape {x.shape}")
-            mean = channel_mean(x)
-            centered = x - mean.reshape(shape)
-            var = channel_mean(np.square(centered))
+            mean = channel_sum(x) / count
+            centered = x - mean.astype(x.dtype).reshape(shape)
+            var = channel_dot(centered, centered) / count
             if self.training and self.track_running_stats:
-                m = self.momentum
-                self.running_mean *= 1 - m
-                self.running_mean += m * mean
-                self.running_var *= 1 - m
-                self.running_var += (m * count / (count - 1)) * var
-                self.num_batches_tracked += 1
+                self._update_running_stats(mean, var * count / (count - 1))
         else:
-            mean, var = self.running_mean, self.running_var
-            centered = x - mean.reshape(shape)
-        inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        x_hat = centered * inv_std.reshape(shape)
-        self._x_hat, self._inv_std, self._batch_stats = x_hat, inv_std, use_batch
-        if not self.affine:
-            return x_hat
-        return x_hat * self.weight.data.reshape(shape) + self.bias.data.reshape(shape)
+            var = self.running_var
+            centered = x - self.running_mean.reshape(shape)
+        inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
+        self._centered, self._inv_std, self._batch_stats = centered, inv_std, batch_stats
+        scale = inv_std if self.weight is None else inv_std * self.weight.data
+        y = centered * scale.reshape(shape)
+        if self.bias is not None:
+            y += self.bias.data.reshape(shape)
+        return y
+
+    def _update_running_stats(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
+        self.num_batches_tracked += 1
+        m = 1 / self.num_batches_tracked if self.momentum is None else self.momentum
+        self.running_mean *= 1 - m
+        self.running_mean += (m * mean).astype(self.running_mean.dtype)
+        self.running_var *= 1 - m
+        self.running_var += (m * unbiased_var).astype(self.running_var.dtype)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         shape = self._channel_shape(grad_output)
-        x_hat = self._x_hat
+        centered, inv_std, dtype = self._centered, self._inv_std, grad_output.dtype
         count = grad_output.size // grad_output.shape[1]
-        if self.affine:
-            self.weight.accumulate_grad(channel_mean(grad_output * x_hat) * count)
-            self.bias.accumulate_grad(channel_mean(grad_output) * count)
-            grad_x_hat = grad_output * self.weight.data.reshape(shape)
-        else:
-            grad_x_hat = grad_output
-        inv_std = self._inv_std.reshape(shape)
-        if not self._batch_stats:
-            return grad_x_hat * inv_std
-        mean_grad = channel_mean(grad_x_hat).reshape(shape)
-        mean_grad_x_hat = channel_mean(grad_x_hat * x_hat).reshape(shape)
-        return (grad_x_hat - mean_grad - x_hat * mean_grad_x_hat) * inv_std
+        sum_grad, sum_grad_x_hat = channel_sum(grad_output), channel_dot(grad_output, centered) * inv_std
+        scale = inv_std
+        if self.weight is not None:
+            self.weight.accumulate_grad(sum_grad_x_hat.astype(dtype))
+            scale = scale * self.weight.data
+        if self.bias is not None:
+            self.bias.accumulate_grad(sum_grad.astype(dtype))
+        grad = grad_output * scale.reshape(shape)
+        if self._batch_stats:
+            # x_hat * mean(g * x_hat) = centered * inv_std * mean(g * x_hat)
+            grad -= centered * (scale * inv_std * sum_grad_x_hat / count).astype(dtype).reshape(shape)
+            grad -= (scale * sum_grad / count).astype(dtype).reshape(shape)
+        return grad
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"track_running_stats={self.track_running_stats}"
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
 
 
 class BatchNorm1d(_BatchNorm):
-    """Over ``(N, C)``: each feature normalised across the batch."""
+    """Over ``(N, C)`` or ``(N, C, L)``: each feature normalised across the batch (and the length)."""
 
-    _expected_ndim = (2,)
+    _expected_ndim = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):

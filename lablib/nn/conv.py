@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from lablib.nn.functional import col2im, im2col, output_size
+from lablib.nn.functional import (
+    batch_first,
+    col2im,
+    conv_output_size,
+    im2col,
+    pad_batch_last,
+    square_size,
+    unpad_batch_first,
+)
 from lablib.nn.init import bias_uniform, calculate_fan_in_and_fan_out, kaiming_uniform
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
-
-# Up to this many weights, the weight gradient is summed from per-image products (N small GEMMs
-# and an (N, out, C*K*K) intermediate); beyond it one large GEMM over the whole batch is faster.
-WEIGHT_GRAD_BATCHED_MAX = 32768
-
-
-def _square(value: int | tuple[int, int], name: str) -> int:
-    if isinstance(value, tuple):
-        if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(f"Conv2d supports square {name} only, got {value}")
-        return value[0]
-    return value
 
 
 class Conv2d(Module):
     """2-D cross-correlation over ``(N, C, H, W)``, weight ``(out, in, K, K)`` as in PyTorch.
 
-    Square kernels, strides and paddings (an int or an equal pair); no dilation or groups.
+    Square kernels, strides and paddings (an int or an equal pair), zero padding; no dilation or
+    groups. The output is the ``(N, out, OH, OW)`` view of a batch-last array (see ``functional``).
+
+    The columns live in one buffer from step to step, and backward writes their gradient over them:
+    freed arrays above glibc's mmap threshold (32 MiB) go back to the OS, and a new one is faulted in
+    page by page at every step. So, as with PyTorch's graph, each forward allows one backward.
     """
 
     def __init__(
@@ -43,42 +44,48 @@ class Conv2d(Module):
         super().__init__()
         rng = rng if rng is not None else np.random.default_rng()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _square(kernel_size, "kernel_size")
-        self.stride = _square(stride, "stride")
-        self.padding = _square(padding, "padding")
+        self.kernel_size = square_size(kernel_size, "kernel_size")
+        self.stride = square_size(stride, "stride")
+        self.padding = square_size(padding, "padding")
         shape = (out_channels, in_channels, self.kernel_size, self.kernel_size)
         self.weight = Parameter(kaiming_uniform(shape, rng, dtype=dtype))
         fan_in, _ = calculate_fan_in_and_fan_out(shape)
         self.bias = Parameter(bias_uniform(out_channels, fan_in, rng, dtype)) if bias else None
+        self._buffer: np.ndarray | None = None
+        self._cols: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        n, _, h, w = x.shape
+        n, c, h, w = x.shape
+        if c != self.in_channels:
+            raise ValueError(f"Conv2d expects {self.in_channels} input channels, got input of shape {x.shape}")
         k, s, p = self.kernel_size, self.stride, self.padding
-        oh, ow = output_size(h, k, s, p), output_size(w, k, s, p)
-        cols = im2col(x, k, s, p)
-        out = self.weight.data.reshape(self.out_channels, -1) @ cols
+        x_padded = pad_batch_last(x, p)
+        self._cols = self._buffer = im2col(x_padded, k, s, out=self._buffer)
+        self._padded_shape = x_padded.shape
+        out = self.weight.data.reshape(self.out_channels, -1) @ self._cols
         if self.bias is not None:
             out += self.bias.data[:, None]
-        self._cols, self._input_shape = cols, x.shape
-        return out.reshape(n, self.out_channels, oh, ow)
+        return batch_first(
+            out.reshape(self.out_channels, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p), n)
+        )
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        n = grad_output.shape[0]
-        grad = grad_output.reshape(n, self.out_channels, -1)
-        weight = self.weight.data.reshape(self.out_channels, -1)
-        if weight.size <= WEIGHT_GRAD_BATCHED_MAX:
-            grad_weight = np.matmul(grad, self._cols.transpose(0, 2, 1)).sum(axis=0)
-        else:
-            grad_weight = np.tensordot(grad, self._cols, axes=([0, 2], [0, 2]))
-        self.weight.accumulate_grad(grad_weight.reshape(self.weight.shape))
+        if self._cols is None:
+            raise RuntimeError("Conv2d.backward needs a forward before it, and one forward allows one backward")
+        grad = grad_output.transpose(1, 2, 3, 0).reshape(self.out_channels, -1)
+        self.weight.accumulate_grad((grad @ self._cols.T).reshape(self.weight.shape))
         if self.bias is not None:
-            self.bias.accumulate_grad(grad.sum(axis=(0, 2)))
-        grad_cols = weight.T @ grad
-        return col2im(grad_cols, self._input_shape, self.kernel_size, self.stride, self.padding)
+            self.bias.accumulate_grad(grad.sum(axis=1))
+        grad_cols = np.matmul(self.weight.data.reshape(self.out_channels, -1).T, grad, out=self._cols)
+        self._cols = None
+        grad_padded = col2im(grad_cols, self._padded_shape, self.kernel_size, self.stride)
+        return unpad_batch_first(grad_padded, self.padding)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size=({self.kernel_size}, {self.kernel_size}), "
-            f"stride=({self.stride}, {self.stride}), padding=({self.padding}, {self.padding}), "
-            f"bias={self.bias is not None}"
-        )
+        k, s, p = self.kernel_size, self.stride, self.padding
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size=({k}, {k}), stride=({s}, {s})"
+        if p:
+            text += f", padding=({p}, {p})"
+        if self.bias is None:
+            text += ", bias=False"
+        return text

@@ -8,6 +8,8 @@ from lablib.nn.module import Module
 
 
 class Dropout(Module):
+    """Zero each element with probability ``p`` in training and scale the rest by ``1 / (1 - p)``."""
+
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         if not 0 <= p < 1:
@@ -19,11 +21,11 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             self._mask = None
             return x
-        self._mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / x.dtype.type(1 - self.p)
+        self._mask = (self.rng.random(x.shape, dtype=x.dtype) >= self.p) / x.dtype.type(1 - self.p)
         return x * self._mask
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return grad_output if self._mask is None else grad_output * self._mask
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace=False"

@@ -1,58 +1,94 @@
-"""im2col and col2im: convolution as matrix products over strided views.
+"""im2col and col2im in the batch-last layout: convolution and pooling as matrix products over strided views.
 
-A padded input ``(N, C, H, W)`` seen through ``as_strided`` as ``(N, C, K, K, OH, OW)`` costs
-nothing; one copy turns it into the columns ``(N, C*K*K, OH*OW)``. Then ``W @ cols`` is a batched
-BLAS product whose result is already ``(N, out, OH, OW)`` in memory order, so the layers after a
-convolution read contiguous arrays. ``col2im`` folds columns back with K*K strided slice additions,
-never a loop over the batch or the pixels.
+Between layers an image batch is ``(N, C, H, W)``, as in PyTorch. Convolution and pooling work on a
+``(C, H, W, N)`` copy, the batch innermost in memory (cuda-convnet's CHWN layout), and hand their
+output over as the ``(N, C, H, W)`` transposed view of one. NumPy's elementwise operations allocate
+their results in their input's memory order, so BatchNorm and SiLU keep that layout, and:
+
+* the columns ``(C*K*K, OH*OW*N)`` are copied from the padded input in runs of N contiguous values,
+  not in rows of a few pixels;
+* ``weight (out, C*K*K) @ columns`` is one BLAS product whose result ``(out, OH, OW, N)`` is the
+  next layer's input as it stands;
+* a gradient in the same layout is already the ``(out, OH*OW*N)`` matrix of the backward products;
+* ``col2im`` folds columns back with K*K strided slice additions over whole batch rows.
+
+Nothing loops over the batch or the pixels.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+from numpy.lib.stride_tricks import sliding_window_view
 
 
-def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+def square_size(value: int | tuple[int, int], name: str) -> int:
+    """``value`` as one int: the layers take an int or an equal pair (square kernels, strides, paddings)."""
+    if isinstance(value, tuple):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"only square {name} is supported, got {value}")
+        return value[0]
+    return value
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """PyTorch's output size (floor mode) along one spatial axis."""
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def pad(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
+def pad_batch_last(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
+    """``(N, C, H, W)`` to a contiguous ``(C, H + 2p, W + 2p, N)`` with a border of ``value``.
+
+    One copy; none when ``padding`` is 0 and ``x`` is already the view of a batch-last array.
+    """
+    x = x.transpose(1, 2, 3, 0)
     if padding == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=value)
+        return np.ascontiguousarray(x)
+    c, h, w, n = x.shape
+    p = padding
+    out = np.empty((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
+    out[:, :p] = out[:, -p:] = value
+    out[:, :, :p] = out[:, :, -p:] = value
+    out[:, p:-p, p:-p] = x
+    return out
 
 
-def windows(x_padded: np.ndarray, kernel: int, stride: int) -> np.ndarray:
-    """A read-only view ``(N, C, K, K, OH, OW)``: element ``[n, c, i, j, y, x]`` is the input pixel
-    under kernel tap ``(i, j)`` of output pixel ``(y, x)``. No copy."""
-    n, c, h, w = x_padded.shape
-    oh, ow = (h - kernel) // stride + 1, (w - kernel) // stride + 1
-    sn, sc, sh, sw = x_padded.strides
-    return as_strided(
-        x_padded,
-        shape=(n, c, kernel, kernel, oh, ow),
-        strides=(sn, sc, sh, sw, sh * stride, sw * stride),
-        writeable=False,
-    )
+def unpad_batch_first(x_padded: np.ndarray, padding: int) -> np.ndarray:
+    """The inverse of :func:`pad_batch_last`: the ``(N, C, H, W)`` view of the inside of ``x_padded``."""
+    _, hp, wp, _ = x_padded.shape
+    p = padding
+    return x_padded[:, p : hp - p, p : wp - p].transpose(3, 0, 1, 2)
 
 
-def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """Columns ``(N, C*K*K, OH*OW)``: column ``p`` of image ``n`` is the window under output pixel ``p``."""
-    view = windows(pad(x, padding), kernel, stride)
-    n, c, k, _, oh, ow = view.shape
-    return view.reshape(n, c * k * k, oh * ow)
+def batch_first(x: np.ndarray) -> np.ndarray:
+    """``(C, H, W, N)`` as an ``(N, C, H, W)`` view."""
+    return x.transpose(3, 0, 1, 2)
 
 
-def col2im(
-    cols: np.ndarray, input_shape: tuple[int, int, int, int], kernel: int, stride: int, padding: int
-) -> np.ndarray:
-    """The adjoint of :func:`im2col`: add every column entry back onto the pixel it was read from."""
-    n, c, h, w = input_shape
-    oh, ow = output_size(h, kernel, stride, padding), output_size(w, kernel, stride, padding)
-    grid = cols.reshape(n, c, kernel, kernel, oh, ow)
-    out = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+def im2col(x_padded: np.ndarray, kernel: int, stride: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Columns ``(C*K*K, OH*OW*N)`` of a batch-last padded input ``(C, Hp, Wp, N)``.
+
+    Row ``(c, i, j)`` holds, for every output pixel and image, the input value under kernel tap
+    ``(i, j)`` of channel ``c``: the layout of ``weight.reshape(out, C*K*K)``'s columns. They are
+    written into ``out`` when it has their shape and dtype.
+    """
+    c, _, _, n = x_padded.shape
+    windows = sliding_window_view(x_padded, (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
+    windows = windows.transpose(0, 4, 5, 1, 2, 3)
+    _, _, _, oh, ow, _ = windows.shape
+    shape = (c * kernel * kernel, oh * ow * n)
+    if out is None or out.shape != shape or out.dtype != x_padded.dtype:
+        out = np.empty(shape, dtype=x_padded.dtype)
+    out.reshape(windows.shape)[...] = windows
+    return out
+
+
+def col2im(cols: np.ndarray, padded_shape: tuple[int, int, int, int], kernel: int, stride: int) -> np.ndarray:
+    """The adjoint of :func:`im2col`: every column entry added back onto the padded pixel it was read from."""
+    c, hp, wp, n = padded_shape
+    oh, ow = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
+    taps = cols.reshape(c, kernel, kernel, oh, ow, n)
+    out = np.zeros(padded_shape, dtype=cols.dtype)
     for i in range(kernel):
         for j in range(kernel):
-            out[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += grid[:, :, i, j]
-    return out[:, :, padding : padding + h, padding : padding + w] if padding else out
+            out[:, i : i + stride * oh : stride, j : j + stride * ow : stride] += taps[:, i, j]
+    return out

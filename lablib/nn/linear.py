@@ -10,6 +10,8 @@ from lablib.nn.parameter import Parameter
 
 
 class Linear(Module):
+    """Weight ``(out_features, in_features)`` and bias drawn as ``torch.nn.Linear`` draws them."""
+
     def __init__(
         self,
         in_features: int,

@@ -1,42 +1,61 @@
-"""MaxPool2d over strided windows; the gradient goes to the first maximum of each window, as in PyTorch."""
+"""MaxPool2d over the im2col columns; the gradient goes to the first maximum of each window, as in PyTorch."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lablib.nn.functional import pad, windows
+from lablib.nn.functional import (
+    batch_first,
+    col2im,
+    conv_output_size,
+    im2col,
+    pad_batch_last,
+    square_size,
+    unpad_batch_first,
+)
 from lablib.nn.module import Module
 
 
 class MaxPool2d(Module):
-    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0) -> None:
+    """Max over ``K x K`` windows (floor mode, padding with -inf); ``stride`` defaults to ``kernel_size``.
+
+    Square windows, strides and paddings (an int or an equal pair); no dilation or ceil mode.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        self.kernel_size = square_size(kernel_size, "kernel_size")
+        self.stride = square_size(stride, "stride") if stride is not None else self.kernel_size
+        self.padding = square_size(padding, "padding")
+        if 2 * self.padding > self.kernel_size:
+            raise ValueError(f"padding should be at most half the kernel size, got {padding} for {kernel_size}")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        k = self.kernel_size
-        view = windows(pad(x, self.padding, -np.inf), k, self.stride)
-        n, c, _, _, oh, ow = view.shape
-        flat = view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c, oh, ow, k * k)
-        argmax = flat.argmax(axis=-1)
-        self._argmax, self._input_shape = argmax, x.shape
-        return np.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+        n, c, h, w = x.shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        x_padded = pad_batch_last(x, p, -np.inf)
+        windows = im2col(x_padded, k, s).reshape(c, k * k, -1)
+        out = windows.max(axis=1)
+        # The first maximum is the one with the most taps after it, k*k - tap: a max over the taps,
+        # where np.argmax along the middle axis would copy the windows.
+        taps_left = np.arange(k * k, 0, -1, dtype=np.min_scalar_type(k * k))[:, None]
+        self._argmax = k * k - ((windows == out[:, None]) * taps_left).max(axis=1)
+        self._padded_shape = x_padded.shape
+        return batch_first(out.reshape(c, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p), n))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        n, c, h, w = self._input_shape
-        k, s, p = self.kernel_size, self.stride, self.padding
-        oh, ow = self._argmax.shape[2:]
-        rows = np.arange(oh)[:, None] * s + self._argmax // k
-        cols = np.arange(ow)[None, :] * s + self._argmax % k
-        grad = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=grad_output.dtype)
-        index = (np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols)
-        if s >= k:  # windows do not overlap: each input pixel receives at most one gradient
-            grad[index] = grad_output
-        else:
-            np.add.at(grad, index, grad_output)
-        return grad[:, :, p : p + h, p : p + w] if p else grad
+        c, kk = self._argmax.shape[0], self.kernel_size**2
+        grad = grad_output.transpose(1, 2, 3, 0).reshape(c, 1, -1)
+        grad_cols = (self._argmax[:, None] == np.arange(kk)[:, None]) * grad
+        grad_padded = col2im(grad_cols.reshape(c * kk, -1), self._padded_shape, self.kernel_size, self.stride)
+        return unpad_batch_first(grad_padded, self.padding)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, dilation=1, ceil_mode=False"
+        )
