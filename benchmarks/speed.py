@@ -4,7 +4,9 @@
     python -m benchmarks.speed --model lab2025_cnn --batch-size 250 --json
 
 Steps alternate between the frameworks inside one run, after a warm-up, so both see the same
-machine state; the figures are medians. The thread count of BLAS and of PyTorch is whatever the
+machine state; the figures are medians. Below batch 64 a timed sample is a block of consecutive
+steps (64 images' worth), so that a sample of one framework does not pay for the threads and
+caches the other left behind, nor for the timer. The thread count of BLAS and of PyTorch is whatever the
 environment sets (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and the like).
 """
 
@@ -68,10 +70,12 @@ def median_ms(samples: list[float]) -> float:
     return 1000 * statistics.median(samples)
 
 
-def timed(fn: Callable[[], object]) -> float:
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    """Seconds per call of ``fn``, over ``repeat`` consecutive calls."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
 
 
 def numpy_peak_mb(fn: Callable[[], object]) -> float:
@@ -149,13 +153,14 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -
         torch_model.eval()
         torch_model(tx)
 
+    block = max(1, 64 // batch_size)
     samples: dict[str, list[float]] = {"np_train": [], "torch_train": [], "np_eval": [], "torch_eval": []}
     for step in range(warmup + steps):
         timings = {
-            "np_train": timed(np_train),
-            "torch_train": timed(torch_train),
-            "np_eval": timed(np_eval),
-            "torch_eval": timed(torch_eval),
+            "np_train": timed(np_train, block),
+            "torch_train": timed(torch_train, block),
+            "np_eval": timed(np_eval, block),
+            "torch_eval": timed(torch_eval, block),
         }
         if step >= warmup:
             for key, value in timings.items():
@@ -223,7 +228,7 @@ def format_table(results: list[Result]) -> str:
     type=click.IntRange(1),
     help="Batch size (repeatable); default 250 for lab2025_cnn, 1 and 64 for lab2023_cnn.",
 )
-@click.option("--steps", default=10, show_default=True, type=click.IntRange(1), help="Timed steps per framework.")
+@click.option("--steps", default=10, show_default=True, type=click.IntRange(1), help="Timed samples per framework.")
 @click.option("--warmup", default=2, show_default=True, type=click.IntRange(0), help="Untimed steps first.")
 @click.option("--width", default=20, show_default=True, help="Filters of lab2023_cnn.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of the table.")
@@ -234,8 +239,7 @@ def main(
     results = []
     for name in models or tuple(DEFAULT_BATCHES):
         for batch_size in batch_sizes or DEFAULT_BATCHES[name]:
-            n_steps = steps if batch_size > 8 else max(steps, 200)
-            results.append(benchmark(name, batch_size, n_steps, max(warmup, 2), width))
+            results.append(benchmark(name, batch_size, steps, max(warmup, 2), width))
     if as_json:
         click.echo(json.dumps([asdict(r) for r in results], indent=2))
     else:

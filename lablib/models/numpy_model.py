@@ -14,19 +14,21 @@ class Classifier(nn.Module):
     """``features`` (image -> embedding) then ``classifier`` (embedding -> logits).
 
     The two halves are separate so that a loss on the embedding (the center loss) can add its
-    gradient between ``classifier.backward`` and ``features.backward``.
+    gradient between ``classifier.backward`` and ``features.backward``. The images need no
+    gradient, so ``backward`` returns None, as ``x.grad`` stays None in PyTorch.
     """
 
     def __init__(self, features: nn.Sequential, classifier: nn.Sequential) -> None:
         super().__init__()
         self.features = features
         self.classifier = classifier
+        features[0].needs_input_grad = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.classifier(self.features(x))
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return self.features.backward(self.classifier.backward(grad_output))
+    def backward(self, grad_output: np.ndarray) -> None:
+        self.features.backward(self.classifier.backward(grad_output))
 
 
 def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Module:

@@ -8,12 +8,17 @@ from lablib.nn.module import Module
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-x))`` computed as ``(1 + tanh(x / 2)) / 2``: no overflow for any x."""
-    s = np.multiply(x, 0.5)
-    np.tanh(s, out=s)
+    """``1 / (1 + exp(-x))`` in one new array.
+
+    For ``x < -88`` ``exp(-x)`` overflows float32 to ``inf`` and the result is the correct 0; for large
+    ``x`` it underflows to 0 and the result is the correct 1. Neither is an error. (``exp`` is the fastest
+    of NumPy's transcendentals here: ``(1 + tanh(x / 2)) / 2`` takes 1.3x as long.)
+    """
+    s = np.negative(x)
+    with np.errstate(over="ignore", under="ignore"):
+        np.exp(s, out=s)
     s += 1
-    s *= 0.5
-    return s
+    return np.reciprocal(s, out=s)
 
 
 class SiLU(Module):

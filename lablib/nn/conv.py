@@ -69,15 +69,17 @@ class Conv2d(Module):
             out.reshape(self.out_channels, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p), n)
         )
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         if self._cols is None:
             raise RuntimeError("Conv2d.backward needs a forward before it, and one forward allows one backward")
         grad = grad_output.transpose(1, 2, 3, 0).reshape(self.out_channels, -1)
         self.weight.accumulate_grad((grad @ self._cols.T).reshape(self.weight.shape))
         if self.bias is not None:
             self.bias.accumulate_grad(grad.sum(axis=1))
-        grad_cols = np.matmul(self.weight.data.reshape(self.out_channels, -1).T, grad, out=self._cols)
-        self._cols = None
+        cols, self._cols = self._cols, None
+        if not self.needs_input_grad:
+            return None
+        grad_cols = np.matmul(self.weight.data.reshape(self.out_channels, -1).T, grad, out=cols)
         grad_padded = col2im(grad_cols, self._padded_shape, self.kernel_size, self.stride)
         return unpad_batch_first(grad_padded, self.padding)
 

@@ -34,11 +34,14 @@ class Linear(Module):
             y += self.bias.data
         return y
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        self.weight.accumulate_grad(grad_output.T @ self._x)
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        if len(grad_output) == 1:  # an outer product: BLAS would pay a thread hand-off for a rank-1 GEMM
+            self.weight.accumulate_grad(grad_output.T * self._x)
+        else:
+            self.weight.accumulate_grad(grad_output.T @ self._x)
         if self.bias is not None:
             self.bias.accumulate_grad(grad_output.sum(axis=0))
-        return grad_output @ self.weight.data
+        return grad_output @ self.weight.data if self.needs_input_grad else None
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

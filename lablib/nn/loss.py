@@ -52,10 +52,10 @@ class CrossEntropyLoss(Module):
         sum_exp = exp.sum(axis=1)
         log_sum_exp = np.log(sum_exp)
         nll = log_sum_exp - shifted[np.arange(n), target]
-        smooth = log_sum_exp - shifted.mean(axis=1)
+        smooth = log_sum_exp - shifted.sum(axis=1) / c
         exp /= sum_exp[:, None]
         self._probs, self._target = exp, target
-        return float(np.mean((1 - eps) * nll + eps * smooth))
+        return float(((1 - eps) * nll + eps * smooth).sum()) / n
 
     def __call__(self, logits: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(logits, target)

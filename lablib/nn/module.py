@@ -18,7 +18,14 @@ from lablib.nn.parameter import Parameter
 
 
 class Module:
-    """Base class of every NumPy layer and model."""
+    """Base class of every NumPy layer and model.
+
+    ``needs_input_grad`` (autograd's name for it) is set to False on a model's first layer: its input,
+    the images, needs no gradient, and layers for which it costs work (Conv2d, Linear) then skip
+    it and return None from ``backward``, as autograd skips an input that does not require grad.
+    """
+
+    needs_input_grad = True
 
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
@@ -27,6 +34,10 @@ class Module:
         object.__setattr__(self, "_modules", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
+        is_registered = isinstance(value, (Parameter, Module)) or name in self._parameters or name in self._modules
+        if not is_registered and name not in self._buffers:
+            object.__setattr__(self, name, value)  # the arrays forward caches for backward: no bookkeeping
+            return
         if name in self._buffers and not isinstance(value, Parameter | Module):
             self._buffers[name] = value  # ``self.running_mean *= m`` rebinds the buffer, as in PyTorch
         else:

@@ -15,9 +15,13 @@ class Parameter:
         self.grad: np.ndarray | None = None
 
     def accumulate_grad(self, grad: np.ndarray) -> None:
-        """Add ``grad`` to ``self.grad``, as autograd accumulates into ``.grad``."""
+        """Add ``grad`` to ``self.grad``, as autograd accumulates into ``.grad``.
+
+        The first gradient is kept as it is (cast to the parameter's dtype if needed): layers hand
+        over a fresh array, never a view of one they write to again.
+        """
         if self.grad is None:
-            self.grad = grad.astype(self.data.dtype, copy=True)
+            self.grad = grad.astype(self.data.dtype, copy=False)
         else:
             self.grad += grad
 

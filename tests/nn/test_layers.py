@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lablib import nn
+from lablib.models import build_numpy, get_spec
 from lablib.nn.gradient_check import eval_numerical_gradient_array, rel_error
 from lablib.nn.init import bias_uniform, calculate_fan_in_and_fan_out, kaiming_uniform
 from tests.nn.twin import compare, copy_weights
@@ -240,6 +241,35 @@ def test_conv2d_reuses_its_columns_across_shapes_and_allows_one_backward_per_for
     layer.forward(np.ones((2, 2, 7, 7), np.float32))
     layer.eval().forward(np.ones((3, 2, 5, 5), np.float32))  # the last forward is the one backward follows
     assert layer.backward(np.ones((3, 3, 3, 3), np.float32)).shape == (3, 2, 5, 5)
+
+
+@pytest.mark.parametrize(
+    ("make", "shape"),
+    [
+        (lambda: nn.Conv2d(2, 3, 3, 1, 1, rng=rng()), (2, 2, 6, 6)),
+        (lambda: nn.Linear(5, 3, rng=rng()), (1, 5)),  # batch 1: the outer-product path
+        (lambda: nn.Linear(5, 3, rng=rng()), (4, 5)),
+    ],
+)
+def test_a_first_layer_skips_its_input_gradient_only(make, shape):
+    x = rng(1).standard_normal(shape).astype(np.float32)
+    full, first = make(), make()
+    first.needs_input_grad = False
+    grad = rng(2).standard_normal(full.forward(x).shape).astype(np.float32)
+    first.forward(x)
+    assert full.backward(grad).shape == shape
+    assert first.backward(grad) is None
+    for (name, ours), (_, theirs) in zip(full.named_parameters(), first.named_parameters(), strict=True):
+        np.testing.assert_array_equal(ours.grad, theirs.grad, err_msg=name)
+
+
+def test_the_classifier_leaves_the_images_without_gradient():
+    model = build_numpy(get_spec("lab2023_cnn", 4), seed=0)
+    assert not model.features[0].needs_input_grad
+    assert all(layer.needs_input_grad for layer in [*model.features[1:], *model.classifier])
+    x = rng().standard_normal((2, 1, 28, 28)).astype(np.float32)
+    assert model.backward(np.ones_like(model(x))) is None
+    assert all(param.grad is not None for param in model.parameters())
 
 
 def test_gradients_accumulate_like_autograd():
