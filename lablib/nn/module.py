@@ -34,19 +34,15 @@ class Module:
         object.__setattr__(self, "_modules", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
-        is_registered = isinstance(value, (Parameter, Module)) or name in self._parameters or name in self._modules
-        if not is_registered and name not in self._buffers:
-            object.__setattr__(self, name, value)  # the arrays forward caches for backward: no bookkeeping
-            return
-        if name in self._buffers and not isinstance(value, Parameter | Module):
-            self._buffers[name] = value  # ``self.running_mean *= m`` rebinds the buffer, as in PyTorch
-        else:
+        if isinstance(value, (Parameter, Module)) or name in self._parameters or name in self._modules:
             for registry in (self._parameters, self._buffers, self._modules):
                 registry.pop(name, None)
             if isinstance(value, Parameter):
                 self._parameters[name] = value
             elif isinstance(value, Module):
                 self._modules[name] = value
+        elif name in self._buffers:
+            self._buffers[name] = value  # ``self.running_mean *= m`` rebinds the buffer, as in PyTorch
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:
