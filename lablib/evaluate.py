@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from lablib.data.fashion_mnist import CLASS_NAMES
+from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.errors import LabError
 from lablib.models import Classifier, build_numpy
-from lablib.models.specs import NUM_CLASSES, Spec
+from lablib.models.specs import EVAL_BATCH, Spec
 from lablib.train.checkpoint import load_npz
 
-EVAL_BATCH = 500
 MIN_AGREEMENT = 0.999
 
 

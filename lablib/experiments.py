@@ -27,8 +27,8 @@ import pandas as pd
 import yaml
 
 from lablib.errors import LabError
+from lablib.params import FRAMEWORKS
 
-FRAMEWORKS = ("numpy", "torch")
 TRAIN_METRICS = "dvclive/{framework}/metrics.json"
 EVAL_METRICS = "evaluation/metrics.json"
 

@@ -16,6 +16,7 @@ import yaml
 from lablib.data.augment import AugmentConfig
 from lablib.errors import LabError
 
+FRAMEWORKS = ("numpy", "torch")
 MODELS = ("lab2025_cnn", "lab2023_cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")

@@ -27,9 +27,8 @@ from lablib.errors import LabError
 from lablib.evaluate import confusion_matrix
 from lablib.models import build_numpy, get_spec
 from lablib.models.summary import summary, summary_markdown
-from lablib.params import Params, load_params
+from lablib.params import FRAMEWORKS, Params, load_params
 
-FRAMEWORKS = ("numpy", "torch")
 NAMES = figures.FRAMEWORK_LABELS
 CLASS_INDEX = {name: i for i, name in enumerate(CLASS_NAMES)}
 TSV = {

@@ -10,8 +10,7 @@ import numpy as np
 from lablib.atomic import staged_file
 from lablib.evaluate import evaluate, load_state, load_test, write_predictions
 from lablib.models import get_spec
-from lablib.params import load_params
-from lablib.train import FRAMEWORKS
+from lablib.params import FRAMEWORKS, load_params
 from stages import user_errors
 
 DirPath = click.Path(file_okay=False, path_type=Path)

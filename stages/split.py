@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.data.idx import load_labels
 from lablib.data.preprocess import save_arrays
 from lablib.data.split import make_split
@@ -30,7 +31,7 @@ def main(params_path: str, raw: Path, out: Path) -> None:
             seed=params.train.seed,
         )
         save_arrays(out, split)
-    counts = {name: np.bincount(labels[split[name]], minlength=10).tolist() for name in ("train", "val")}
+    counts = {name: np.bincount(labels[split[name]], minlength=NUM_CLASSES).tolist() for name in ("train", "val")}
     click.echo(f"split: train {len(split['train'])} {counts['train']}, val {len(split['val'])} {counts['val']}")
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import click
 
-from lablib.params import load_params
-from lablib.train import FRAMEWORKS, train
+from lablib.params import FRAMEWORKS, load_params
+from lablib.train import train
 from lablib.train.loop import Outputs
 from stages import user_errors
 

@@ -21,6 +21,7 @@ CLASS_NAMES = (
     "Bag",
     "Ankle boot",
 )
+NUM_CLASSES = len(CLASS_NAMES)
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.errors import LabError
 
 GZIP_MAGIC = b"\x1f\x8b"
 UNSIGNED_BYTE = 0x08
 IMAGE_SHAPE = (28, 28)
-NUM_CLASSES = 10
 
 
 class IdxError(LabError, ValueError):

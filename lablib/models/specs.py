@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lablib.data.fashion_mnist import NUM_CLASSES
+
 Layer = tuple[str, dict[str, Any]]
 Spec = dict[str, list[Layer]]
 
-NUM_CLASSES = 10
 IMAGE_SIZE = 28
+# Images per forward pass in evaluation and validation: it bounds memory, not the result.
+EVAL_BATCH = 1000
 
 
 def _conv_block(in_channels: int, out_channels: int, stride: int, bias: bool = True) -> list[Layer]:

@@ -9,8 +9,6 @@ from lablib.params import Params
 from lablib.train.loop import Outputs, Pool, Trainer
 from lablib.train.numpy_backend import NumpyBackend, initial_state
 
-FRAMEWORKS = ("numpy", "torch")
-
 
 def train(framework: str, params: Params, prepared: Path, split: Path, outputs: Outputs) -> dict[str, Any]:
     """Train ``framework``'s model under ``params`` and write its outputs; returns the final metrics.

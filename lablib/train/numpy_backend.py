@@ -7,15 +7,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from lablib import optim
+from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models import build_numpy, get_spec
 from lablib.models.numpy_model import Classifier
+from lablib.models.specs import EVAL_BATCH
 from lablib.nn import CenterLoss, CrossEntropyLoss
 from lablib.optim import lr_scheduler
 from lablib.params import TrainParams
 from lablib.train.checkpoint import prefixed, unprefixed
 from lablib.train.setup import make_optimizer
-
-EVAL_BATCH = 1000
 
 
 def initial_state(params: TrainParams) -> dict[str, np.ndarray]:
@@ -25,7 +25,7 @@ def initial_state(params: TrainParams) -> dict[str, np.ndarray]:
     model = build_numpy(get_spec(params.model, params.width), rng=rng)
     state = prefixed("model", model.state_dict())
     if params.center_loss_weight > 0:
-        center = CenterLoss(10, embedding_size(model), alpha=params.center_loss_alpha, rng=rng)
+        center = CenterLoss(NUM_CLASSES, embedding_size(model), alpha=params.center_loss_alpha, rng=rng)
         state.update(prefixed("center", center.state_dict()))
     return state
 
@@ -47,7 +47,7 @@ class NumpyBackend:
         self.criterion = CrossEntropyLoss(label_smoothing=params.label_smoothing)
         self.center: CenterLoss | None = None
         if params.center_loss_weight > 0:
-            self.center = CenterLoss(10, embedding_size(self.model), alpha=params.center_loss_alpha)
+            self.center = CenterLoss(NUM_CLASSES, embedding_size(self.model), alpha=params.center_loss_alpha)
             self.center.load_state_dict(unprefixed("center", state))
         self.optimizer = make_optimizer(optim, list(self.model.parameters()), params)
 

@@ -10,12 +10,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models import get_spec
+from lablib.models.specs import EVAL_BATCH
 from lablib.models.torch_model import build_torch, load_numpy_state, torch_to_numpy_state
 from lablib.params import ParamsError, TrainParams
 from lablib.torch_twin import CenterLoss
 from lablib.train.checkpoint import prefixed, unprefixed
-from lablib.train.numpy_backend import EVAL_BATCH
 from lablib.train.setup import make_optimizer
 
 
@@ -45,7 +46,7 @@ class TorchBackend:
         self.center: CenterLoss | None = None
         if params.center_loss_weight > 0:
             centers = unprefixed("center", state)["centers"]
-            self.center = CenterLoss(10, centers.shape[1], alpha=params.center_loss_alpha)
+            self.center = CenterLoss(NUM_CLASSES, centers.shape[1], alpha=params.center_loss_alpha)
             self.center.centers.copy_(torch.from_numpy(centers))
             self.center.to(self.device)
         self.optimizer = make_optimizer(torch.optim, self.model.parameters(), params)
