@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import yaml
 from lablib.params import ParamsError, parse_params
 from lablib.train import NumpyBackend, initial_state
 from lablib.train.loop import Outputs, Pool, Trainer, check_fits, validation_runs
+from lablib.train.state import TrainingState
 from lablib.train.torch_backend import TorchBackend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,3 +87,82 @@ def test_numpy_and_torch_backends_take_the_same_steps(tmp_path):
         states[framework] = np.load(outputs.model)
     for key in states["numpy"].files:
         np.testing.assert_allclose(states["numpy"][key], states["torch"][key], rtol=1e-3, atol=1e-4, err_msg=key)
+
+
+def interrupted(backend: type, after_steps: int) -> type:
+    """``backend`` that dies (as a kill would) on its ``after_steps + 1``-th training step."""
+
+    class Interrupted(backend):
+        steps = 0
+
+        def train_step(self, x, y):
+            Interrupted.steps += 1
+            if Interrupted.steps > after_steps:
+                raise KeyboardInterrupt
+            return super().train_step(x, y)
+
+    return Interrupted
+
+
+def train_to_end(params, pool, backend, outputs: Outputs, framework: str = "numpy") -> dict:
+    summary = Trainer(params, pool, backend, initial_state(params), outputs, framework).run()
+    return {"summary": summary, "weights": dict(np.load(outputs.model))}
+
+
+def assert_same_run(a: dict, b: dict) -> None:
+    timing = {"mean_epoch_seconds", "images_per_second"}
+    assert {k: v for k, v in a["summary"].items() if k not in timing} == {
+        k: v for k, v in b["summary"].items() if k not in timing
+    }
+    assert a["weights"].keys() == b["weights"].keys()
+    for key in a["weights"]:
+        np.testing.assert_array_equal(a["weights"][key], b["weights"][key], err_msg=key)
+
+
+@pytest.mark.parametrize(
+    ("validation", "after_steps", "checkpointed"),
+    # 5 steps an epoch in holdout, 4 in each fold: killed in epoch 3; at the start of fold1; in fold1's epoch 2
+    [("holdout", 12, (0, 2)), ("kfold", 9, (0, 2)), ("kfold", 14, (1, 1))],
+)
+def test_interrupted_run_resumes_to_the_same_weights_and_metrics(tmp_path, validation, after_steps, checkpointed):
+    params = replace(make_params(model="lab2023_cnn", width=4, epochs=3, batch_size=20), validation=validation)
+    if validation == "kfold":
+        params = replace(params, epochs=2)
+    pool = make_pool()
+    whole = train_to_end(params, pool, NumpyBackend, Outputs(tmp_path / "w.npz", tmp_path / "w", tmp_path / "w-ck.npz"))
+    outputs = Outputs(tmp_path / "k.npz", tmp_path / "k", tmp_path / "k-ck.npz")
+    with pytest.raises(KeyboardInterrupt):
+        train_to_end(params, pool, interrupted(NumpyBackend, after_steps), outputs)
+    saved = TrainingState.load(outputs.checkpoint)
+    assert (saved.run, saved.epoch) == checkpointed
+    assert_same_run(whole, train_to_end(params, pool, NumpyBackend, outputs))
+    assert not outputs.checkpoint.exists()
+
+
+def test_training_state_round_trips_through_arrays():
+    state = TrainingState("abc", run=1, epoch=2, schedule_steps=9, rng=np.random.default_rng(3).bit_generator.state)
+    state.backend = {"model/w": np.arange(6.0).reshape(2, 3)}
+    state.history.append({"run": 1, "epoch": 2, "val_acc": 0.5})
+    state.end_run("fold1", {"w": np.ones(2)})
+    back = TrainingState.from_arrays(state.to_arrays())
+    assert (back.fingerprint, back.run, back.epoch, back.finished) == (
+        "abc",
+        2,
+        0,
+        [{"name": "fold1", "final_val_acc": 0.5}],
+    )
+    np.testing.assert_array_equal(back.best["w"], np.ones(2))
+
+
+def test_checkpoint_of_other_parameters_is_not_resumed(tmp_path, capsys):
+    pool = make_pool()
+    params = make_params(model="lab2023_cnn", width=4, epochs=2, batch_size=20)
+    outputs = Outputs(tmp_path / "m.npz", tmp_path / "live", tmp_path / "ck.npz")
+    with pytest.raises(KeyboardInterrupt):
+        train_to_end(params, pool, interrupted(NumpyBackend, 5), outputs)
+    other = replace(params, lr=params.lr / 2)
+    fresh = train_to_end(other, pool, NumpyBackend, outputs)
+    assert "belongs to other parameters or data; starting afresh" in capsys.readouterr().out
+    assert_same_run(
+        fresh, train_to_end(other, pool, NumpyBackend, Outputs(tmp_path / "f.npz", tmp_path / "f", tmp_path / "f.ck"))
+    )

@@ -29,8 +29,9 @@ from lablib.data.augment import augment_batch
 from lablib.data.sampling import balanced_batches, shuffled_batches
 from lablib.errors import LabError
 from lablib.params import ParamsError, TrainParams
-from lablib.train.checkpoint import load_npz, pack_json, prefixed, save_npz, unpack_json, unprefixed
+from lablib.train.checkpoint import save_npz
 from lablib.train.setup import make_scheduler
+from lablib.train.state import TrainingState
 
 
 class NumericalError(LabError):
@@ -110,6 +111,35 @@ def check_fits(params: TrainParams, runs: list[tuple[str, Split]]) -> None:
         )
 
 
+@dataclass
+class EpochTotals:
+    """Running sums over an epoch's batches; ``loss``, ``center_loss`` and ``acc`` are the means so far."""
+
+    batches: int
+    loss_sum: float = 0.0
+    center_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+
+    def add(self, loss: float, center_loss: float, correct: int, n: int) -> None:
+        self.loss_sum += loss * n
+        self.center_sum += center_loss * n
+        self.correct += correct
+        self.seen += n
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.seen
+
+    @property
+    def center_loss(self) -> float:
+        return self.center_sum / self.seen
+
+    @property
+    def acc(self) -> float:
+        return self.correct / self.seen
+
+
 @dataclass(frozen=True)
 class Outputs:
     model: Path
@@ -149,126 +179,82 @@ class Trainer:
             raise
 
     def _run(self) -> dict[str, Any]:
-        resume = self._load_checkpoint()
-        history: list[dict[str, float]] = resume["history"] if resume else []
-        finished: list[dict[str, Any]] = resume["finished"] if resume else []
-        best_state = unprefixed("best", resume["arrays"]) if resume else {}
-        live = Live(dir=str(self.outputs.live_dir), save_dvc_exp=False, dvcyaml=None)
-        for entry in history:
-            self._log(live, entry)
-        if resume:
+        state = self._load_checkpoint()
+        if state is not None:
             click.echo(
-                f"{self.framework}: resuming {self.runs[resume['run']][0]} at epoch {resume['epoch'] + 1} "
+                f"{self.framework}: resuming {self.runs[state.run][0]} at epoch {state.epoch + 1} "
                 f"from {self.outputs.checkpoint}"
             )
-        for run_index in range(resume["run"] if resume else 0, len(self.runs)):
-            name, split = self.runs[run_index]
-            state = resume if resume and resume["run"] == run_index else None
-            model_state, run_summary = self._fit(run_index, name, split, live, history, finished, best_state, state)
-            finished.append(run_summary)
-            if not best_state or run_summary["final_val_acc"] > max(r["final_val_acc"] for r in finished[:-1]):
-                best_state = model_state
-        save_npz(self.outputs.model, best_state)
-        summary = summarize(history, finished, self.params)
+        else:
+            state = TrainingState(self.fingerprint)
+        live = Live(dir=str(self.outputs.live_dir), save_dvc_exp=False, dvcyaml=None)
+        for entry in state.history:
+            self._log(live, entry)
+        while state.run < len(self.runs):
+            model_state = self._fit(state, live)
+            state.end_run(self.runs[state.run][0], model_state)
+        save_npz(self.outputs.model, state.best)
+        summary = summarize(state.history, state.finished, self.params)
         live.summary = summary
         live.make_summary()
         live.end()
         self.outputs.checkpoint.unlink(missing_ok=True)
         return summary
 
-    def _fit(
-        self,
-        run_index: int,
-        name: str,
-        split: Split,
-        live: Live,
-        history: list[dict[str, float]],
-        finished: list[dict[str, Any]],
-        best_state: dict[str, np.ndarray],
-        resume: dict[str, Any] | None,
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def _fit(self, state: TrainingState, live: Live) -> dict[str, np.ndarray]:
+        """Train run ``state.run`` from where ``state`` stands to its last epoch, checkpointing after
+        every epoch; returns the run's final model state."""
         params = self.params
+        run_index = state.run
+        name, split = self.runs[run_index]
         backend = self.make_backend(params, self.initial_state)
         steps = max(batches_per_epoch(self.pool.labels[split(epoch)[0]], params) for epoch in range(params.epochs))
         scheduler, per_batch = make_scheduler(backend.lr_scheduler, backend.optimizer, params, steps)
         rng = np.random.default_rng([params.seed, 2, run_index])
-        first_epoch = schedule_steps = 0
-        if resume:
-            first_epoch, schedule_steps = resume["epoch"], resume["schedule_steps"]
+        if state.resuming:
             if scheduler is not None:
-                fast_forward(scheduler, schedule_steps)
-            backend.load_state_dict(unprefixed("backend", resume["arrays"]))
-            rng.bit_generator.state = resume["rng"]
-        for epoch in range(first_epoch, params.epochs):
+                fast_forward(scheduler, state.schedule_steps)
+            backend.load_state_dict(state.backend)
+            rng.bit_generator.state = state.rng
+        for epoch in range(state.epoch, params.epochs):
             train_idx, val_idx = split(epoch)
             lr = backend.optimizer.param_groups[0]["lr"]
             started = time.perf_counter()
-            train_loss, center_loss, train_acc, seen, n_batches = self._train_epoch(
-                backend, scheduler if per_batch else None, train_idx, rng, run_index, epoch
-            )
+            totals = self._train_epoch(backend, scheduler if per_batch else None, train_idx, rng, name, epoch)
             train_seconds = time.perf_counter() - started
             if scheduler is not None and not per_batch:
                 scheduler.step()
-            schedule_steps += n_batches if per_batch else 1
             val_loss, val_acc = backend.evaluate(self.pool.images[val_idx], self.pool.labels[val_idx])
             entry = {
                 "run": run_index,
                 "epoch": epoch + 1,
                 "lr": lr,
-                "train_loss": train_loss,
-                "train_center_loss": center_loss,
-                "train_acc": train_acc,
+                "train_loss": totals.loss,
+                "train_center_loss": totals.center_loss,
+                "train_acc": totals.acc,
                 "val_loss": val_loss,
                 "val_acc": val_acc,
                 "epoch_seconds": time.perf_counter() - started,
-                "images_per_second": seen / train_seconds,
+                "images_per_second": totals.seen / train_seconds,
             }
-            history.append(entry)
+            schedule_steps = state.schedule_steps + (totals.batches if per_batch else 1)
+            state.end_epoch(entry, backend.state_dict(), rng.bit_generator.state, schedule_steps)
             self._log(live, entry)
-            click.echo(
-                f"{self.framework:>5} {name}  Epoch: {epoch + 1:3d}  Train Loss: {train_loss:.4f}  "
-                f"Train Acc: {100 * train_acc:.4f}  Val Loss: {val_loss:.4f}  Val Acc: {100 * val_acc:.4f}  "
-                f"Epoch time: {entry['epoch_seconds']:.2f} sec"
-            )
-            arrays = prefixed("backend", backend.state_dict())
-            arrays.update(prefixed("best", best_state))
-            save_npz(
-                self.outputs.checkpoint,
-                {
-                    **arrays,
-                    "meta": pack_json(
-                        {
-                            "fingerprint": self.fingerprint,
-                            "run": run_index,
-                            "epoch": epoch + 1,
-                            "history": history,
-                            "finished": finished,
-                            "rng": rng.bit_generator.state,
-                            "schedule_steps": schedule_steps,
-                        }
-                    ),
-                },
-            )
-        runs = [entry for entry in history if entry["run"] == run_index]
-        return backend.model_state(), {"name": name, "final_val_acc": runs[-1]["val_acc"]}
+            self._echo(name, entry)
+            state.save(self.outputs.checkpoint)
+        return backend.model_state()
 
     def _train_epoch(
-        self,
-        backend: Backend,
-        scheduler: Any,
-        train_idx: np.ndarray,
-        rng: np.random.Generator,
-        run_index: int,
-        epoch: int,
-    ) -> tuple[float, float, float, int, int]:
+        self, backend: Backend, scheduler: Any, train_idx: np.ndarray, rng: np.random.Generator, name: str, epoch: int
+    ) -> EpochTotals:
+        """One pass over ``train_idx``, stepping ``scheduler`` (when given) after every batch."""
         params = self.params
         labels = self.pool.labels[train_idx]
         if params.sampling == "balanced":
             batches = balanced_batches(labels, params.batch_size, rng)
         else:
             batches = shuffled_batches(len(train_idx), params.batch_size, rng if params.sampling == "shuffle" else None)
-        loss_sum = center_sum = 0.0
-        correct = seen = 0
+        totals = EpochTotals(batches=len(batches))
         progress = tqdm(
             batches,
             desc=f"{self.framework} epoch {epoch + 1}/{params.epochs}",
@@ -281,40 +267,45 @@ class Trainer:
             x = self.pool.images[index]
             if params.augment.enabled:
                 x = augment_batch(x, rng, params.augment)
-            loss, center_loss, batch_correct = backend.train_step(x, self.pool.labels[index])
+            loss, center_loss, correct = backend.train_step(x, self.pool.labels[index])
             if not (math.isfinite(loss) and math.isfinite(center_loss)):
-                raise self._numerical_error(run_index, epoch, batch_index, loss, center_loss)
+                raise self._numerical_error(name, epoch, batch_index, loss, center_loss)
             if scheduler is not None:
                 scheduler.step()
-            loss_sum += loss * len(index)
-            center_sum += center_loss * len(index)
-            correct += batch_correct
-            seen += len(index)
-            progress.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}", refresh=False)
-        return loss_sum / seen, center_sum / seen, correct / seen, seen, len(batches)
+            totals.add(loss, center_loss, correct, len(index))
+            progress.set_postfix(loss=f"{totals.loss:.4f}", acc=f"{100 * totals.acc:.2f}", refresh=False)
+        return totals
 
-    def _numerical_error(self, run: int, epoch: int, batch: int, loss: float, center: float) -> NumericalError:
+    def _echo(self, name: str, entry: dict[str, float]) -> None:
+        """The epoch's line, in the format of the reports' screenshots."""
+        click.echo(
+            f"{self.framework:>5} {name}  Epoch: {entry['epoch']:3d}  Train Loss: {entry['train_loss']:.4f}  "
+            f"Train Acc: {100 * entry['train_acc']:.4f}  Val Loss: {entry['val_loss']:.4f}  "
+            f"Val Acc: {100 * entry['val_acc']:.4f}  Epoch time: {entry['epoch_seconds']:.2f} sec"
+        )
+
+    def _numerical_error(self, name: str, epoch: int, batch: int, loss: float, center: float) -> NumericalError:
         last = "none (this is the first epoch)"
         if self.outputs.checkpoint.exists():
-            meta = unpack_json(load_npz(self.outputs.checkpoint)["meta"])
-            last = f"{self.outputs.checkpoint} (after epoch {meta['epoch']} of {self.runs[meta['run']][0]})"
+            saved = TrainingState.load(self.outputs.checkpoint)
+            last = f"{self.outputs.checkpoint} (after epoch {saved.epoch} of {self.runs[saved.run][0]})"
         return NumericalError(
             f"{self.framework}: the loss became {loss if not math.isfinite(loss) else center} "
             f"({'cross-entropy' if not math.isfinite(loss) else 'center loss'}) at epoch {epoch + 1}, "
-            f"batch {batch + 1} of {self.runs[run][0]}; training stopped. Last good checkpoint: {last}. "
+            f"batch {batch + 1} of {name}; training stopped. Last good checkpoint: {last}. "
             f"Lower lr (now {self.params.lr}) or center_loss.weight, then run again."
         )
 
-    def _load_checkpoint(self) -> dict[str, Any] | None:
+    def _load_checkpoint(self) -> TrainingState | None:
+        """The state of an interrupted run with these parameters and data, if one was checkpointed."""
         path = self.outputs.checkpoint
         if not path.exists():
             return None
-        arrays = load_npz(path)
-        meta = unpack_json(arrays.pop("meta"))
-        if meta["fingerprint"] != self.fingerprint:
+        state = TrainingState.load(path)
+        if state.fingerprint != self.fingerprint:
             click.echo(f"{self.framework}: {path} belongs to other parameters or data; starting afresh")
             return None
-        return {**meta, "arrays": arrays}
+        return state
 
     def _log(self, live: Live, entry: dict[str, float]) -> None:
         for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
