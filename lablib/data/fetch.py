@@ -1,10 +1,11 @@
 """Fetch: find the four official files, verify every byte, and only then write them.
 
 Sources, in order: the folder passed as ``source_dir`` (else ``$FASHION_MNIST_DIR``), Debian's
-``dataset-fashion-mnist`` package, the official download. A folder is a source when it holds all four
-files; one that lacks any is passed over, which is safe because whichever source is used must yield
-the same verified bytes. A source that holds the files but fails verification is an error, never
-skipped: a corrupt copy, even the one named explicitly, deserves attention rather than a fallback.
+``dataset-fashion-mnist`` package, the official download. A folder the user names is honoured or
+refused, never passed over: if it does not hold all four files, fetch stops and says so. Debian's
+folder is a source when it holds all four files and is passed over otherwise, which is safe because
+whichever source is used must yield the same verified bytes. A source that holds the files but fails
+verification is an error, never skipped: a corrupt copy deserves attention rather than a fallback.
 
 Verification compares the SHA-256 of each decompressed file (Debian's ``.gz`` headers differ from the
 official ones, the streams do not) and reads it with the strict IDX reader. Only then is ``dest``
@@ -69,23 +70,32 @@ def fetch(
 ) -> FetchResult:
     """Replace ``dest`` by a folder of the verified files (as found, still gzipped) and ``provenance.json``.
 
+    ``source_dir`` (else ``env[FASHION_MNIST_DIR]``) names the folder to take the files from; when it does
+    not hold them :class:`DataUnavailableError` says so, whatever the other sources hold.
     ``expected`` maps each file name to the SHA-256 of its decompressed bytes and ``counts`` to its
     number of items; ``url`` is the base the names are appended to. Raises :class:`ChecksumError` (or
     :class:`~lablib.data.idx.IdxError` for a file the strict IDX reader refuses) leaving ``dest`` as it was,
     and :class:`DataUnavailableError` when no source holds the files.
     """
     names = list(expected)
-    folders = [("debian", Path(debian_dir))]
+    named = None
     if source_dir is not None:
-        folders.insert(0, ("source_dir", Path(source_dir)))
+        named = ("source_dir", Path(source_dir), "data.source_dir in params.yaml", "set it to null")
     elif env.get(ENV_VAR):
-        folders.insert(0, ("env", Path(env[ENV_VAR])))
-    tried = []
-    for kind, folder in folders:
-        missing = [name for name in names if not (folder / name).is_file()]
-        if not missing:
-            return _install(dest, kind, str(folder.absolute()), _read(folder, names), expected, counts)
-        tried.append(f"{folder}: " + ("no such folder" if not folder.is_dir() else "lacks " + ", ".join(missing)))
+        named = ("env", Path(env[ENV_VAR]), f"${ENV_VAR}", "unset it")
+    if named is not None:
+        kind, folder, name, other = named
+        if lacking := _lacking(folder, names):
+            raise DataUnavailableError(
+                f"{name} names {folder}, which {lacking}. Point it at a folder holding the four files "
+                f"({', '.join(names)}), or {other} to use Debian's package or the official download."
+            )
+        return _install(dest, kind, str(folder.absolute()), _read(folder, names), expected, counts)
+    debian = Path(debian_dir)
+    lacking = _lacking(debian, names)
+    if lacking is None:
+        return _install(dest, "debian", str(debian.absolute()), _read(debian, names), expected, counts)
+    tried = [f"{debian}: {lacking}"]
     if download:
         try:
             blobs = _download(url, names, timeout)
@@ -105,11 +115,23 @@ def fetch(
     )
 
 
+def _lacking(folder: Path, names: Iterable[str]) -> str | None:
+    """What keeps ``folder`` from being a source ("does not exist", "lacks ..."), or None."""
+    if not folder.is_dir():
+        return "does not exist"
+    missing = [name for name in names if not (folder / name).is_file()]
+    return "lacks " + ", ".join(missing) if missing else None
+
+
 def _read(folder: Path, names: Iterable[str]) -> dict[str, bytes]:
     try:
         return {name: (folder / name).read_bytes() for name in names}
     except OSError as error:
         raise DataUnavailableError(f"{error.filename}: cannot be read ({error.strerror})") from None
+
+
+def _kept(dest: Path) -> str:
+    return f" {dest} was left as it was." if dest.exists() else ""
 
 
 def _download(url: str, names: Iterable[str], timeout: float) -> dict[str, bytes]:
@@ -144,11 +166,11 @@ def _install(
         if actual != expected[name]:
             raise ChecksumError(
                 f"{path}: the SHA-256 of its decompressed bytes is {actual}, expected {expected[name]}. "
-                f"It is corrupt or not the official file; {dest} was left as it was."
+                f"It is corrupt or not the official file.{_kept(dest)}"
             )
         items = len((load_images if "-images-" in name else load_labels)(path, raw=raw))
         if items != counts[name]:
-            raise ChecksumError(f"{path}: holds {items} items, expected {counts[name]}; {dest} was left as it was.")
+            raise ChecksumError(f"{path}: holds {items} items, expected {counts[name]}.{_kept(dest)}")
         hashes[name] = actual
     result = FetchResult(source, location, hashes)
     with staged_dir(dest) as staging:

@@ -79,26 +79,31 @@ def test_source_order(tmp_path, winner):
     assert snapshot(dest) == {**snapshot(made[winner].folder), PROVENANCE: (dest / PROVENANCE).read_bytes()}
 
 
-def test_source_dir_overrides_env_even_when_it_lacks_files(tmp_path, synthetic):
-    env_source = make_synthetic(tmp_path / "env", seed=5)
-    (tmp_path / "empty").mkdir()
-    result = run(
-        tmp_path / "raw",
-        synthetic,
-        tmp_path,
-        source_dir=tmp_path / "empty",
-        env={ENV_VAR: str(env_source.folder)},
-        debian_dir=synthetic.folder,
-    )
-    assert result.source == "debian"
+@pytest.mark.parametrize("named", ["source_dir", "env"])
+@pytest.mark.parametrize("state", ["missing", "partial"])
+def test_a_folder_the_user_names_is_honoured_or_refused_never_passed_over(tmp_path, synthetic, named, state):
+    folder = tmp_path / "named"
+    if state == "partial":
+        shutil.copytree(synthetic.folder, folder)
+        (folder / TRAIN_LABELS).unlink()
+    # Debian's folder holds good files: passing over the named folder would succeed.
+    kwargs = {"source_dir": folder} if named == "source_dir" else {"env": {ENV_VAR: str(folder)}}
+    with pytest.raises(DataUnavailableError) as caught:
+        run(tmp_path / "raw", synthetic, tmp_path, debian_dir=synthetic.folder, **kwargs)
+    message = str(caught.value)
+    setting = "data.source_dir in params.yaml" if named == "source_dir" else f"${ENV_VAR}"
+    problem = "does not exist" if state == "missing" else f"lacks {TRAIN_LABELS}"
+    assert message.startswith(f"{setting} names {folder}, which {problem}.")
+    assert not (tmp_path / "raw").exists()
 
 
-def test_incomplete_folder_is_passed_over(tmp_path, synthetic):
+def test_incomplete_debian_folder_is_passed_over(tmp_path, synthetic):
     partial = tmp_path / "partial"
     shutil.copytree(synthetic.folder, partial)
     (partial / TRAIN_LABELS).unlink()
-    result = run(tmp_path / "raw", synthetic, tmp_path, source_dir=partial, debian_dir=synthetic.folder)
-    assert result.source == "debian"
+    url = synthetic.folder.as_uri() + "/"
+    result = run(tmp_path / "raw", synthetic, tmp_path, debian_dir=partial, download=True, url=url)
+    assert result.source == "download"
 
 
 def test_empty_env_var_is_ignored(tmp_path, synthetic):
@@ -197,14 +202,15 @@ def test_nothing_available_lists_the_three_ways(tmp_path, synthetic):
     partial.mkdir()
     shutil.copy(synthetic.folder / TRAIN_IMAGES, partial)
     with pytest.raises(DataUnavailableError) as caught:
-        fetch(tmp_path / "raw", env={ENV_VAR: str(partial)}, debian_dir=tmp_path / "no-debian", download=False)
+        fetch(tmp_path / "raw", env={}, debian_dir=partial, download=False)
     message = str(caught.value)
     assert f"{partial}: lacks train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz" in message
-    assert f"{tmp_path / 'no-debian'}: no such folder" in message
     assert f"{OFFICIAL_URL}: download turned off" in message
     for way in ("data.source_dir", ENV_VAR, APT_COMMAND, f"internet access to {OFFICIAL_URL}"):
         assert way in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["partial", "source"]
+    with pytest.raises(DataUnavailableError, match=f"{tmp_path / 'no-debian'}: does not exist"):
+        fetch(tmp_path / "raw", env={}, debian_dir=tmp_path / "no-debian", download=False)
 
 
 def test_failed_download_counts_as_unavailable(tmp_path, synthetic):
