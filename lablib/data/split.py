@@ -1,8 +1,8 @@
 """The split: a fixed stratified hold-out, an optional stratified subset, and K-fold assignments.
 
-Every function is a pure function of the labels and a seed. Each draws from its own NumPy PCG64 stream
-(``default_rng([seed, i])``), class by class in label order, so the same seed gives the same indices on
-every run and every machine, whatever else was drawn before.
+Every function is a pure function of the labels and a seed. Each draws from its own stream of
+:mod:`lablib.rng` (hold-out, subset, folds), class by class in label order, so the same seed gives the
+same indices on every run and every machine, whatever else was drawn before.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lablib.errors import LabError
+from lablib.rng import Stream, generator
 
 
 class SplitError(LabError, ValueError):
@@ -26,7 +27,7 @@ def holdout_split(labels: np.ndarray, val_per_class: int = 1000, seed: int = 0) 
     labels = np.asarray(labels)
     if val_per_class < 0:
         raise SplitError(f"data.val_per_class must be at least 0; got {val_per_class}")
-    rng = np.random.default_rng([seed, 0])
+    rng = generator(seed, Stream.HOLDOUT)
     val = [np.empty(0, dtype=np.int64)]
     for members in _classes(labels):
         if val_per_class >= len(members):
@@ -60,7 +61,7 @@ def stratified_subset(indices: np.ndarray, labels: np.ndarray, n: int, seed: int
             f"data.subset must be between {max(len(groups), 1)} (one image per class) and {len(indices)} "
             f"(the training images available); got {n}"
         )
-    rng = np.random.default_rng([seed, 1])
+    rng = generator(seed, Stream.SUBSET)
     shares = equal_shares(n, np.array([len(members) for members in groups]))
     chosen = [indices[rng.permutation(members)[:share]] for members, share in zip(groups, shares, strict=True)]
     return np.sort(np.concatenate(chosen))
@@ -73,7 +74,7 @@ def kfold_assignments(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     smallest = min((len(members) for members in groups), default=0)
     if not 2 <= k <= smallest:
         raise SplitError(f"data.kfold must be between 2 and {smallest}, the size of the smallest class; got {k}")
-    rng = np.random.default_rng([seed, 2])
+    rng = generator(seed, Stream.FOLDS)
     folds = np.empty(len(labels), dtype=np.int64)
     offset = 0
     for members in groups:

@@ -12,6 +12,7 @@ import numpy as np
 
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import MODELS, get_spec
+from lablib.rng import placeholder
 
 HEADER = ("Layer Name", "Parameters", "Input Shape", "Output Shape")
 
@@ -82,7 +83,7 @@ def summary_markdown(rows: list[SummaryRow]) -> str:
 @click.option("--width", default=20, show_default=True, help="Filters of lab2023_cnn.")
 def main(name: str, width: int) -> None:
     """Print the layer table of a model."""
-    click.echo(format_summary(summary(build_numpy(get_spec(name, width), seed=0))))
+    click.echo(format_summary(summary(build_numpy(get_spec(name, width), rng=placeholder()))))
 
 
 if __name__ == "__main__":
