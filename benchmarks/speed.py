@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from lablib import optim
-from lablib.models import build_numpy, get_spec
-from lablib.models.numpy_model import Classifier
+from lablib.models.numpy_model import Classifier, build_numpy
+from lablib.models.specs import get_spec
 from lablib.models.torch_model import build_torch, load_numpy_state
 from lablib.nn import CrossEntropyLoss
 

@@ -30,7 +30,7 @@ from lablib.errors import LabError
 from lablib.params import FRAMEWORKS
 
 TRAIN_METRICS = "dvclive/{framework}/metrics.json"
-EVAL_METRICS = "evaluation/metrics.json"
+EVAL_METRICS = "evaluation/{framework}/metrics.json"
 
 
 class ExperimentError(LabError):
@@ -136,7 +136,8 @@ def series_table(config: Mapping[str, Any], series: str, quick: bool, frame: pd.
         for framework in FRAMEWORKS:
             train = TRAIN_METRICS.format(framework=framework)
             line[f"{framework} val acc %"] = _percent(exp.get(f"{train}:best_val_acc"))
-            line[f"{framework} test acc %"] = _percent(exp.get(f"{EVAL_METRICS}:{framework}.test_acc"))
+            evaluation = EVAL_METRICS.format(framework=framework)
+            line[f"{framework} test acc %"] = _percent(exp.get(f"{evaluation}:test_acc"))
             line[f"{framework} s/epoch"] = _number(exp.get(f"{train}:mean_epoch_seconds"))
         if "reference" in spec:
             line["report %"] = spec["reference"].get(row)

@@ -15,6 +15,7 @@ import yaml
 
 from lablib.data.augment import AugmentConfig
 from lablib.errors import LabError
+from lablib.rng import MAX_SEED
 
 FRAMEWORKS = ("numpy", "torch")
 MODELS = ("lab2025_cnn", "lab2023_cnn")
@@ -92,14 +93,22 @@ class Params:
 
 
 class _Reader:
-    """Reads one mapping of params.yaml, naming keys by their dotted path in every error."""
+    """Reads one mapping of params.yaml, naming keys by their dotted path in every error.
 
-    def __init__(self, raw: Any, prefix: str = "") -> None:
+    An unknown key is refused on entry, before any key is found missing, so that a misspelt key
+    (``lerning_rate:`` for ``lr:``) is named as such rather than reported as the key it replaced.
+    """
+
+    def __init__(self, raw: Any, keys: tuple[str, ...], prefix: str = "") -> None:
         if not isinstance(raw, Mapping):
             raise ParamsError(f"params.yaml: {prefix.rstrip('.') or 'the file'} must be a mapping, got {raw!r}")
+        unknown = sorted(set(raw) - set(keys), key=str)
+        if unknown:
+            raise ParamsError(
+                f"params.yaml: unknown key {prefix}{unknown[0]}; known keys here: {', '.join(sorted(keys))}"
+            )
         self.raw = raw
         self.prefix = prefix
-        self.seen: set[str] = set()
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -107,11 +116,10 @@ class _Reader:
     def get(self, name: str) -> Any:
         if name not in self.raw:
             raise ParamsError(f"params.yaml: {self.key(name)} is missing")
-        self.seen.add(name)
         return self.raw[name]
 
-    def section(self, name: str) -> _Reader:
-        return _Reader(self.get(name), self.key(name) + ".")
+    def section(self, name: str, keys: tuple[str, ...]) -> _Reader:
+        return _Reader(self.get(name), keys, self.key(name) + ".")
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         value = self.get(name)
@@ -148,12 +156,31 @@ class _Reader:
             raise ParamsError(f"params.yaml: {self.key(name)} must be true or false; got {value!r}")
         return value
 
-    def done(self) -> None:
-        unknown = sorted(set(self.raw) - self.seen)
-        if unknown:
-            raise ParamsError(
-                f"params.yaml: unknown key {self.key(unknown[0])}; known keys here: {', '.join(sorted(self.seen))}"
-            )
+
+DATA_KEYS = tuple(f.name for f in fields(DataParams))
+SCHEDULE_KEYS = tuple(f.name for f in fields(ScheduleParams))
+AUGMENT_KEYS = tuple(f.name for f in fields(AugmentConfig))
+TOP_KEYS = (
+    "seed",
+    "data",
+    "model",
+    "width",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "betas",
+    "schedule",
+    "validation",
+    "sampling",
+    "label_smoothing",
+    "augment",
+    "center_loss",
+    "torch",
+    "evaluate",
+)
 
 
 def _range_text(kind: str, low: float | None, high: float | None) -> str:
@@ -174,7 +201,6 @@ def _read_data(r: _Reader) -> DataParams:
         subset=r.integer("subset", 10, 60000, null=True),
         kfold=r.integer("kfold", 2, 6000),
     )
-    r.done()
     return data
 
 
@@ -193,14 +219,11 @@ def _read_schedule(r: _Reader) -> ScheduleParams:
         warmup_epochs=r.integer("warmup_epochs", 0),
         pct_start=r.number("pct_start", 0.0, 1.0),
     )
-    r.done()
     return schedule
 
 
 def _read_augment(r: _Reader) -> AugmentConfig:
-    names = [f.name for f in fields(AugmentConfig)]
-    values = {name: r.get(name) for name in names}
-    r.done()
+    values = {name: r.get(name) for name in AUGMENT_KEYS}
     try:
         return AugmentConfig(**values)
     except (TypeError, ValueError) as error:
@@ -213,9 +236,9 @@ def _read_train(r: _Reader) -> TrainParams:
         isinstance(betas, list) and len(betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
     ):
         raise ParamsError(f"params.yaml: betas must be two numbers in [0, 1), like [0.9, 0.999]; got {betas!r}")
-    center = r.section("center_loss")
+    center = r.section("center_loss", ("weight", "alpha"))
     train = TrainParams(
-        seed=r.integer("seed", 0),
+        seed=r.integer("seed", 0, MAX_SEED),
         model=r.choice("model", MODELS),
         width=r.integer("width", 1, 512),
         epochs=r.integer("epochs", 1),
@@ -225,16 +248,15 @@ def _read_train(r: _Reader) -> TrainParams:
         momentum=r.number("momentum", 0.0, 1.0),
         weight_decay=r.number("weight_decay", 0.0),
         betas=(float(betas[0]), float(betas[1])),
-        schedule=_read_schedule(r.section("schedule")),
+        schedule=_read_schedule(r.section("schedule", SCHEDULE_KEYS)),
         validation=r.choice("validation", VALIDATIONS),
         sampling=r.choice("sampling", SAMPLINGS),
-        augment=_read_augment(r.section("augment")),
+        augment=_read_augment(r.section("augment", AUGMENT_KEYS)),
         center_loss_weight=center.number("weight", 0.0),
         center_loss_alpha=center.number("alpha", 0.0, 1.0),
         label_smoothing=r.number("label_smoothing", 0.0, 0.99),
         device="cpu",
     )
-    center.done()
     if train.sampling == "balanced" and train.batch_size < 10:
         raise ParamsError(
             f"params.yaml: batch_size must be at least 10 with sampling: balanced "
@@ -249,24 +271,21 @@ def _read_torch(r: _Reader) -> dict[str, Any]:
         "batch_size": r.integer("batch_size", 1, null=True),
         "device": r.choice("device", DEVICES),
     }
-    r.done()
     return overrides
 
 
 def _read_evaluate(r: _Reader) -> dict[str, Any]:
     evaluate = {"feature_samples": r.integer("feature_samples", 10, 10000)}
-    r.done()
     return evaluate
 
 
 def parse_params(raw: Any) -> Params:
     """Check a params mapping (as loaded from params.yaml) and return it typed."""
-    r = _Reader(raw)
-    data = _read_data(r.section("data"))
+    r = _Reader(raw, TOP_KEYS)
+    data = _read_data(r.section("data", DATA_KEYS))
     train = _read_train(r)
-    torch_overrides = _read_torch(r.section("torch"))
-    evaluate = _read_evaluate(r.section("evaluate"))
-    r.done()
+    torch_overrides = _read_torch(r.section("torch", ("lr", "batch_size", "device")))
+    evaluate = _read_evaluate(r.section("evaluate", ("feature_samples",)))
     if train.validation in ("kfold", "rotating") and data.kfold < 2:
         raise ParamsError(f"params.yaml: data.kfold must be at least 2 for validation: {train.validation}")
     return Params(data=data, train=train, torch_overrides=torch_overrides, evaluate=evaluate, raw=raw)

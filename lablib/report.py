@@ -25,9 +25,11 @@ from lablib.data.augment import augmentation_examples
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.errors import LabError
 from lablib.evaluate import confusion_matrix
-from lablib.models import build_numpy, get_spec
+from lablib.models.numpy_model import build_numpy
+from lablib.models.specs import get_spec
 from lablib.models.summary import summary, summary_markdown
 from lablib.params import FRAMEWORKS, Params, load_params
+from lablib.rng import Stream, generator, placeholder, tsne_seed
 
 NAMES = figures.FRAMEWORK_LABELS
 CLASS_INDEX = {name: i for i, name in enumerate(CLASS_NAMES)}
@@ -160,14 +162,19 @@ def read_experiments(folder: Path) -> dict[str, str]:
 
 def load_run(paths: RunPaths) -> Run:
     """Read every input of the report; a missing one raises :class:`ReportError` naming its stage."""
-    features, feature_labels = read_features(paths.evaluation / "features.npz")
+    features, feature_labels = read_features(paths.evaluation / "numpy" / "features.npz")
+    evaluation: dict[str, Any] = {
+        fw: _read_json(paths.evaluation / fw / "metrics.json", f"evaluate_{fw}") for fw in FRAMEWORKS
+    }
+    evaluation["cross"] = _read_json(paths.evaluation / "cross.json", "compare")
+    evaluation["test_images"] = evaluation["numpy"]["test_images"]
     return Run(
         params=load_params(paths.params),
         params_text=paths.params.read_text(),
         train={fw: _read_json(paths.live / fw / "metrics.json", f"train_{fw}") for fw in FRAMEWORKS},
         history={fw: read_history(paths.live / fw) for fw in FRAMEWORKS},
-        evaluation=_read_json(paths.evaluation / "metrics.json", "evaluate"),
-        confusion={fw: read_confusion(paths.evaluation / f"confusion_{fw}.csv") for fw in FRAMEWORKS},
+        evaluation=evaluation,
+        confusion={fw: read_confusion(paths.evaluation / fw / "confusion.csv") for fw in FRAMEWORKS},
         features=features,
         feature_labels=feature_labels,
         provenance=_read_json(paths.raw / "provenance.json", "fetch"),
@@ -189,7 +196,8 @@ def feature_map(features: np.ndarray, labels: np.ndarray, seed: int) -> FeatureM
     perplexity = float(min(30.0, (n - 1) / 3))
     k = min(NEIGHBOURS, n - 1)
     with threadpool_limits(limits=1):
-        points = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(features)
+        tsne = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=tsne_seed(seed))
+        points = tsne.fit_transform(features)
         _, neighbours = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features)
     same = (labels[neighbours[:, 1:]] == labels[:, None]).mean(axis=1)
     purity = {CLASS_NAMES[c]: float(same[labels == c].mean()) for c in np.unique(labels)}
@@ -202,7 +210,9 @@ def make_figures(run: Run, fmap: FeatureMap) -> dict[str, Figure]:
     per_class = [np.flatnonzero(run.train_labels == c)[:8] for c in range(len(CLASS_NAMES))]
     shown = np.sort(np.concatenate(per_class))
     originals = np.stack([run.train_images[index[0]] for index in (per_class[c] for c in AUGMENT_CLASSES)])
-    examples = augmentation_examples(originals, np.random.default_rng([train.seed, 5]), train.augment, n_variants=3)
+    examples = augmentation_examples(
+        originals, generator(train.seed, Stream.AUGMENT_EXAMPLES), train.augment, n_variants=3
+    )
     first_run = slice(0, train.epochs)
     test_images = run.evaluation["test_images"]
     made = {
@@ -567,7 +577,7 @@ def _cross(run: Run) -> list[str]:
 def render_markdown(run: Run, fmap: FeatureMap) -> str:
     """The report's text: every figure with what it shows, the tables, the parameters and the provenance."""
     train = run.params.train
-    rows = summary(build_numpy(get_spec(train.model, train.width), seed=0))
+    rows = summary(build_numpy(get_spec(train.model, train.width), rng=placeholder()))
     total = sum(row.parameters for row in rows)
     parts = [
         *_intro(run, total),

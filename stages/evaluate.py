@@ -1,54 +1,49 @@
-"""Stage evaluate: both models on the official test images, each one's weights run by both frameworks."""
+"""Stages evaluate_numpy and evaluate_torch: one framework's model on the official test images."""
 
-import json
-from contextlib import ExitStack
+import importlib
 from pathlib import Path
 
 import click
-import numpy as np
 
-from lablib.atomic import staged_file
-from lablib.evaluate import evaluate, load_state, load_test, write_predictions
-from lablib.models import get_spec
+from lablib.evaluate import evaluate, load_state, load_test, run_model, write_evaluation
+from lablib.models.specs import get_spec
 from lablib.params import FRAMEWORKS, load_params
-from stages import user_errors
+from lablib.rng import Stream, generator
+from stages import RESTORE, user_errors
 
 DirPath = click.Path(file_okay=False, path_type=Path)
+# Each framework's forward pass, imported by name so that evaluate_numpy neither imports PyTorch nor
+# depends on its files (tests/test_dvc_deps.py follows the entry of the stage's framework only).
+PREDICT = {"numpy": "lablib.models.numpy_model:predict", "torch": "lablib.models.torch_model:predict"}
 
 
 @click.command()
+@click.argument("framework", type=click.Choice(FRAMEWORKS))
 @click.option("--params", "params_path", default="params.yaml", show_default=True, help="Parameters file.")
 @click.option("--prepared", default="data/prepared", show_default=True, type=DirPath)
-@click.option("--models", default="models", show_default=True, type=DirPath, help="Holds numpy.npz, torch.npz.")
-@click.option("--out", default="evaluation", show_default=True, type=DirPath)
-def main(params_path: str, prepared: Path, models: Path, out: Path) -> None:
-    """Evaluate both models on the test images and write OUT/metrics.json, OUT/confusion_numpy.csv and
-    OUT/confusion_torch.csv (one actual,predicted row per image, for DVC's confusion plot), and
-    OUT/features.npz (the embeddings of a stratified test sample, for the t-SNE map).
-
-    Each weight file also runs in the other framework; if the two frameworks predict differently on the
-    same weights for more than 0.1 % of the images the stage fails. On any failure nothing is written.
-    """
-    with user_errors():
+@click.option("--models", default="models", show_default=True, type=DirPath, help="Holds FRAMEWORK.npz.")
+@click.option("--out", default="evaluation", show_default=True, type=DirPath, help="Writes into OUT/FRAMEWORK/.")
+def main(framework: str, params_path: str, prepared: Path, models: Path, out: Path) -> None:
+    """Evaluate FRAMEWORK's model (numpy or torch), in that framework, on the test images and write
+    OUT/FRAMEWORK/metrics.json, OUT/FRAMEWORK/confusion.csv (one actual,predicted row per image, for
+    DVC's confusion plot) and OUT/FRAMEWORK/features.npz (the embeddings of a stratified test sample,
+    for the t-SNE map). On any failure nothing is written."""
+    module, name = PREDICT[framework].split(":")
+    predict = getattr(importlib.import_module(module), name)
+    with user_errors(f"evaluate_{framework}", RESTORE.format(stage=f"evaluate_{framework}")):
         params = load_params(params_path)
-        train = params.train_for("numpy")
-        spec = get_spec(train.model, train.width)
-        states = {fw: load_state(models / f"{fw}.npz", spec, train.model) for fw in FRAMEWORKS}
+        train = params.train_for(framework)
+        path = models / f"{framework}.npz"
+        state = load_state(path)
         images, labels = load_test(prepared)
-        rng = np.random.default_rng([train.seed, 3])
-        result = evaluate(spec, states, images, labels, params.evaluate["feature_samples"], rng)
-        with ExitStack() as stack:
-            metrics_path = stack.enter_context(staged_file(out / "metrics.json"))
-            metrics_path.write_text(json.dumps(result.metrics, indent=2) + "\n")
-            for fw in FRAMEWORKS:
-                csv_path = stack.enter_context(staged_file(out / f"confusion_{fw}.csv"))
-                write_predictions(csv_path, labels, result.predictions[fw])
-            with open(stack.enter_context(staged_file(out / "features.npz")), "wb") as file:
-                np.savez(file, features=result.features, labels=result.feature_labels, index=result.sample)
-    for fw in FRAMEWORKS:
-        click.echo(f"evaluate: {fw} test accuracy {100 * result.metrics[fw]['test_acc']:.2f}% ({len(labels)} images)")
-    agreement = 100 * result.metrics["cross"]["min_agreement"]
-    click.echo(f"evaluate: on the same weights NumPy and PyTorch agree on {agreement:.2f}% of the images")
+        features, logits = run_model(predict, get_spec(train.model, train.width), state, images, path, train.model)
+        rng = generator(train.seed, Stream.TEST_SAMPLE)
+        result = evaluate(features, logits, labels, params.evaluate["feature_samples"], rng)
+        write_evaluation(out / framework, result, labels)
+    click.echo(
+        f"evaluate: {framework} test accuracy {100 * result.metrics['test_acc']:.2f}% ({len(labels)} images), "
+        f"in {out / framework}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def main(params_path: str, out: Path) -> None:
     """Copy the official files into OUT from data.source_dir, $FASHION_MNIST_DIR, Debian's
     dataset-fashion-mnist or the official download, in that order, after checking each file's
     SHA-256 against the published one. OUT is left as it was when any check fails."""
-    with user_errors():
+    with user_errors("fetch", f"to restore the previous files: dvc checkout {out}"):
         params = load_params(params_path)
         source_dir = Path(params.data.source_dir) if params.data.source_dir else None
         result = fetch(out, source_dir)

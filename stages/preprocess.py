@@ -18,7 +18,7 @@ from stages import user_errors
 @click.option("--out", default="data/prepared", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 def main(raw: Path, split_dir: Path, out: Path) -> None:
     """Write {train,val,test}_{images,labels}.npy into OUT; later stages memory-map them."""
-    with user_errors():
+    with user_errors("preprocess", f"to restore the previous arrays: dvc checkout {out}"):
         images, labels = load_split(raw / "train-images-idx3-ubyte.gz", raw / "train-labels-idx1-ubyte.gz")
         test_images, test_labels = load_split(raw / "t10k-images-idx3-ubyte.gz", raw / "t10k-labels-idx1-ubyte.gz")
         arrays = {}

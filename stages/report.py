@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from lablib.report import RunPaths, write_report
-from stages import user_errors
+from stages import RESTORE, user_errors
 
 DirPath = click.Path(file_okay=False, path_type=Path)
 
@@ -36,7 +36,7 @@ def main(
     """Write OUT/report.md and the PNG figures in OUT/figures/. Both are replaced only once everything
     has been produced, so a failure leaves the previous report as it was."""
     paths = RunPaths(params_path, prepared, raw, live, evaluation, experiments)
-    with user_errors():
+    with user_errors("report", RESTORE.format(stage="report")):
         written = write_report(paths, out)
     click.echo(f"report: {written[0]} and {len(written) - 1} figures in {written[1].parent}")
 

@@ -20,7 +20,7 @@ from stages import user_errors
 def main(params_path: str, raw: Path, out: Path) -> None:
     """Write train.npy and val.npy (indices into the 60,000 official training images) and folds.npy
     (the fold of each image of train + val) into OUT. The same seed gives the same files everywhere."""
-    with user_errors():
+    with user_errors("split", f"to restore the previous split: dvc checkout {out}"):
         params = load_params(params_path)
         labels = load_labels(raw / "train-labels-idx1-ubyte.gz")
         split = make_split(

@@ -5,9 +5,9 @@ from pathlib import Path
 import click
 
 from lablib.params import FRAMEWORKS, load_params
-from lablib.train import train
 from lablib.train.loop import Outputs
-from stages import user_errors
+from lablib.train.run import train
+from stages import RESTORE, user_errors
 
 PathOption = click.Path(file_okay=False, path_type=Path)
 
@@ -37,7 +37,7 @@ def main(
         live_dir=live / framework,
         checkpoint=checkpoints / f"{framework}.npz",
     )
-    with user_errors():
+    with user_errors(f"train_{framework}", RESTORE.format(stage=f"train_{framework}")):
         summary = train(framework, load_params(params_path), prepared, split_dir, outputs)
     click.echo(
         f"{framework}: best validation accuracy {100 * summary['best_val_acc']:.2f}% at epoch "

@@ -1,10 +1,13 @@
-"""Evaluation: confusion matrices, per-class accuracy, the NumPy/PyTorch cross-evaluation, and the stage."""
+"""Evaluation: confusion matrices, per-class accuracy, the NumPy/PyTorch cross-evaluation, and the stages
+evaluate_numpy, evaluate_torch and compare."""
 
 from __future__ import annotations
 
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +18,22 @@ from click.testing import CliRunner
 from dvclive import Live
 
 from lablib import nn
+from lablib.compare import AgreementError, check_agreement, cross_metrics
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.evaluate import (
-    AgreementError,
-    check_agreement,
     classification_metrics,
     confusion_matrix,
     cross_entropy,
-    cross_evaluate,
     most_confused,
     per_class_accuracy,
     stratified_sample,
 )
-from lablib.models import build_numpy, get_spec
+from lablib.models import numpy_model, torch_model
+from lablib.models.numpy_model import build_numpy
+from lablib.models.specs import get_spec
 from lablib.train.checkpoint import save_npz
+from stages.compare import PREDICT as compare_predict
+from stages.compare import main as compare_main
 from stages.evaluate import main as evaluate_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,10 +120,24 @@ def make_fake_run(root: Path, model: str = "lab2025_cnn") -> Path:
     return root
 
 
-def run_evaluate(root: Path, *extra: str):
-    args = ["--params", str(root / "params.yaml"), "--prepared", str(root / "data/prepared")]
+def evaluate_stage(root: Path, framework: str, *extra: str):
+    args = [framework, "--params", str(root / "params.yaml"), "--prepared", str(root / "data/prepared")]
     args += ["--models", str(root / "models"), "--out", str(root / "evaluation"), *extra]
     return CliRunner().invoke(evaluate_main, args)
+
+
+def compare_stage(root: Path, *extra: str):
+    args = ["--params", str(root / "params.yaml"), "--prepared", str(root / "data/prepared")]
+    args += ["--models", str(root / "models"), "--out", str(root / "evaluation/cross.json"), *extra]
+    return CliRunner().invoke(compare_main, args)
+
+
+def run_evaluate(root: Path):
+    """The stages after training: evaluate_numpy, evaluate_torch and compare; the first failure, or the last result."""
+    for result in (evaluate_stage(root, "numpy"), evaluate_stage(root, "torch"), compare_stage(root)):
+        if result.exit_code != 0:
+            return result
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +178,7 @@ def test_classification_metrics_agree_with_the_matrix_and_torch():
     metrics = classification_metrics(logits, labels)
     matrix = confusion_matrix(labels, logits.argmax(1))
     assert metrics["test_acc"] == pytest.approx(np.trace(matrix) / 300)
+    assert metrics["test_images"] == 300
     assert list(metrics["per_class_acc"]) == list(CLASS_NAMES)
     for c, name in enumerate(CLASS_NAMES):
         assert metrics["per_class_acc"][name] == pytest.approx(matrix[c, c] / matrix[c].sum())
@@ -183,14 +203,25 @@ def test_numpy_and_torch_predict_alike_on_the_same_weights(model):
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 10, 100)
     images = fake_images(labels, rng)
+    spec = get_spec(model)
     states = {"numpy": random_state(model, 3), "torch": random_state(model, 4)}
-    cross, logits, _ = cross_evaluate(get_spec(model), states, images, labels)
+    logits = {}
+    for weights, state in states.items():
+        (numpy_features, numpy_logits), (torch_features, torch_logits) = (
+            predict(spec, state, images) for predict in (numpy_model.predict, torch_model.predict)
+        )
+        np.testing.assert_allclose(numpy_features, torch_features, atol=1e-4)
+        logits[weights] = {"numpy": numpy_logits, "torch": torch_logits}
+        assert len(np.unique(numpy_logits.argmax(1))) >= 3, "predictions too uniform to test agreement"
+    cross = cross_metrics(logits, labels)
     for weights in ("numpy", "torch"):
         entry = cross[f"{weights}_weights"]
         assert entry["agreement"] >= 0.999
         assert entry["max_abs_logit_diff"] < 1e-3
-        assert len(np.unique(logits[weights].argmax(1))) >= 3, "predictions too uniform to test agreement"
+        assert entry["numpy_acc"] == pytest.approx(np.mean(logits[weights]["numpy"].argmax(1) == labels))
     assert cross["min_agreement"] >= 0.999
+    own = logits["numpy"]["numpy"].argmax(1) == logits["torch"]["torch"].argmax(1)
+    assert cross["trained_models_agreement"] == pytest.approx(own.mean())
     check_agreement(cross)
 
 
@@ -204,28 +235,26 @@ def test_check_agreement_refuses_frameworks_that_drifted_apart():
         check_agreement(cross)
 
 
-def test_stage_writes_metrics_confusion_rows_and_features(run):
-    out = run / "evaluation"
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_stage_writes_metrics_confusion_rows_and_features(run, framework):
+    out = run / "evaluation" / framework
     metrics = json.loads((out / "metrics.json").read_text())
     labels = np.load(run / "data/prepared/test_labels.npy")
+    assert set(metrics) == {"test_acc", "test_loss", "per_class_acc", "most_confused", "test_images"}
     assert metrics["test_images"] == N_TEST
-    for framework in ("numpy", "torch"):
-        with open(out / f"confusion_{framework}.csv", newline="") as file:
-            rows = list(csv.DictReader(file))
-        assert len(rows) == N_TEST
-        assert [CLASS_NAMES.index(row["actual"]) for row in rows] == labels.tolist()
-        index = {name: i for i, name in enumerate(CLASS_NAMES)}
-        matrix = confusion_matrix(labels, np.array([index[row["predicted"]] for row in rows]))
-        assert matrix.sum() == N_TEST
-        block = metrics[framework]
-        assert block["test_acc"] == pytest.approx(np.trace(matrix) / N_TEST)
-        per_class = per_class_accuracy(matrix)
-        assert [block["per_class_acc"][name] for name in CLASS_NAMES] == pytest.approx(per_class.tolist())
-        assert block["test_loss"] > 0
-    cross = metrics["cross"]
-    assert cross["min_agreement"] >= 0.999
-    assert cross["numpy_weights"]["numpy_acc"] == pytest.approx(metrics["numpy"]["test_acc"])
-    assert cross["torch_weights"]["torch_acc"] == pytest.approx(metrics["torch"]["test_acc"])
+    with open(out / "confusion.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == N_TEST
+    assert [CLASS_NAMES.index(row["actual"]) for row in rows] == labels.tolist()
+    index = {name: i for i, name in enumerate(CLASS_NAMES)}
+    matrix = confusion_matrix(labels, np.array([index[row["predicted"]] for row in rows]))
+    assert metrics["test_acc"] == pytest.approx(np.trace(matrix) / N_TEST)
+    assert [metrics["per_class_acc"][name] for name in CLASS_NAMES] == pytest.approx(
+        per_class_accuracy(matrix).tolist()
+    )
+    assert metrics["test_loss"] > 0
+    cross = json.loads((run / "evaluation/cross.json").read_text())
+    assert cross[f"{framework}_weights"][f"{framework}_acc"] == pytest.approx(metrics["test_acc"])
     with np.load(out / "features.npz") as archive:
         assert archive["features"].shape == (FEATURE_SAMPLES, 256)
         assert np.bincount(archive["labels"]).tolist() == [FEATURE_SAMPLES // 10] * 10
@@ -233,27 +262,64 @@ def test_stage_writes_metrics_confusion_rows_and_features(run):
     assert not [path.name for path in out.iterdir() if path.name.startswith(".")], "temporary files left behind"
 
 
+def test_compare_writes_the_cross_evaluation(run):
+    cross = json.loads((run / "evaluation/cross.json").read_text())
+    assert set(cross) == {"numpy_weights", "torch_weights", "min_agreement", "trained_models_agreement"}
+    for weights in ("numpy", "torch"):
+        assert set(cross[f"{weights}_weights"]) == {"numpy_acc", "torch_acc", "agreement", "max_abs_logit_diff"}
+    assert cross["min_agreement"] >= 0.999
+
+
+def test_numpy_evaluation_never_imports_torch(run):
+    args = ["numpy", "--params", str(run / "params.yaml"), "--prepared", str(run / "data/prepared")]
+    args += ["--models", str(run / "models"), "--out", str(run.parent / "numpy-only")]
+    script = (
+        "import sys\nfrom stages.evaluate import main\n"
+        f"main({args!r}, standalone_mode=False)\n"
+        "assert 'torch' not in sys.modules, 'the NumPy evaluation imported torch'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (run.parent / "numpy-only/numpy/metrics.json").is_file()
+
+
+def test_compare_refuses_frameworks_that_disagree_and_writes_nothing(run, tmp_path, monkeypatch):
+    root = tmp_path / "repo"
+    shutil.copytree(run, root, ignore=shutil.ignore_patterns("cross.json"))
+
+    def drifted(spec, state, images):
+        features, logits = torch_model.predict(spec, state, images)
+        return features, np.roll(logits, 1, axis=1)
+
+    monkeypatch.setitem(compare_predict, "torch", drifted)
+    result = compare_stage(root)
+    assert result.exit_code == 1
+    assert "disagree on the same weights" in result.output and "Traceback" not in result.output
+    assert not (root / "evaluation/cross.json").exists()
+
+
 def test_stage_fails_cleanly_when_a_model_is_missing(run, tmp_path):
     root = tmp_path / "repo"
     shutil.copytree(run, root)
-    before = (root / "evaluation/metrics.json").read_bytes()
+    before = (root / "evaluation/torch/metrics.json").read_bytes()
     (root / "models/torch.npz").unlink()
-    result = run_evaluate(root)
+    result = evaluate_stage(root, "torch")
     assert result.exit_code == 1
     assert "torch.npz not found" in result.output and "Traceback" not in result.output
-    assert (root / "evaluation/metrics.json").read_bytes() == before
+    assert (root / "evaluation/torch/metrics.json").read_bytes() == before
 
 
-def test_stage_refuses_a_model_of_another_architecture(run, tmp_path):
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_stage_refuses_a_model_of_another_architecture(run, tmp_path, framework):
     root = tmp_path / "repo"
     shutil.copytree(run, root, ignore=shutil.ignore_patterns("evaluation"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["model"] = "lab2023_cnn"
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run_evaluate(root)
+    result = evaluate_stage(root, framework)
     assert result.exit_code == 1
-    assert "does not hold the model lab2023_cnn" in result.output
-    assert not (root / "evaluation").exists() or not any((root / "evaluation").iterdir())
+    assert "does not hold the model lab2023_cnn" in result.output and "Traceback" not in result.output
+    assert not (root / "evaluation").exists() or not any((root / "evaluation").rglob("*"))
 
 
 def test_stage_help():

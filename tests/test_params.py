@@ -89,3 +89,20 @@ def test_missing_and_broken_files(tmp_path):
     (tmp_path / "params.yaml").write_text("lr: [unclosed")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(tmp_path / "params.yaml")
+
+
+def test_a_misspelt_key_is_named_before_the_key_it_replaced():
+    raw = copy.deepcopy(RAW)
+    raw["lerning_rate"] = raw.pop("lr")
+    with pytest.raises(ParamsError, match=r"unknown key lerning_rate; known keys here: .*\blr\b"):
+        parse_params(raw)
+    raw = copy.deepcopy(RAW)
+    raw["schedule"]["gama"] = raw["schedule"].pop("gamma")
+    with pytest.raises(ParamsError, match=r"unknown key schedule\.gama"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, True])
+def test_seed_fits_the_random_streams(seed):
+    with pytest.raises(ParamsError, match=r"seed must be an integer in 0\.\.4294967295"):
+        parse_params(with_change("seed", seed))

@@ -80,7 +80,7 @@ def table_after(report: str, caption: str) -> list[str]:
 
 
 def test_results_table_holds_the_runs_numbers(run, report):
-    evaluation = json.loads((run / "evaluation/metrics.json").read_text())
+    evaluation = {fw: json.loads((run / f"evaluation/{fw}/metrics.json").read_text()) for fw in ("numpy", "torch")}
     rows = {row.split("|")[1].strip(): row for row in table_after(report, "*Table 1:")}
     assert set(rows) == {"NumPy", "PyTorch"}
     for framework, name in (("numpy", "NumPy"), ("torch", "PyTorch")):
@@ -95,10 +95,9 @@ def test_summary_table_cross_evaluation_and_per_class(run, report):
     assert "| Conv2d | 320 | (1, 28, 28) | (32, 28, 28) |" in report
     assert "| Linear | 4,195,328 | (4096) | (1024) |" in report
     assert "| **Total** | **4,866,058** | | |" in report
-    evaluation = json.loads((run / "evaluation/metrics.json").read_text())
-    agreement = evaluation["cross"]["numpy_weights"]["agreement"]
+    agreement = json.loads((run / "evaluation/cross.json").read_text())["numpy_weights"]["agreement"]
     assert "| trained with NumPy (`models/numpy.npz`) | " in report and f"{100 * agreement:.2f} %" in report
-    shirt = evaluation["numpy"]["per_class_acc"]["Shirt"]
+    shirt = json.loads((run / "evaluation/numpy/metrics.json").read_text())["per_class_acc"]["Shirt"]
     assert f"| 6: Shirt | {100 * shirt:.2f} % |" in report
 
 
@@ -133,10 +132,10 @@ def test_a_failed_report_leaves_the_previous_one_intact(run, tmp_path):
     root = tmp_path / "repo"
     shutil.copytree(run, root)
     before = {path: path.read_bytes() for path in (root / "reports").rglob("*") if path.is_file()}
-    (root / "evaluation/confusion_torch.csv").unlink()
+    (root / "evaluation/torch/confusion.csv").unlink()
     result = run_report(root)
     assert result.exit_code == 1
-    assert "confusion_torch.csv not found" in result.output and "Traceback" not in result.output
+    assert "torch/confusion.csv not found" in result.output and "Traceback" not in result.output
     after = {path: path.read_bytes() for path in (root / "reports").rglob("*") if path.is_file()}
     assert after == before
     assert not [p.name for p in (root / "reports").iterdir() if p.name.startswith(".")], "staging left behind"

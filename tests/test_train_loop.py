@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from lablib.params import ParamsError, parse_params
-from lablib.train import NumpyBackend, initial_state
 from lablib.train.loop import Outputs, Pool, Trainer, check_fits, validation_runs
+from lablib.train.numpy_backend import NumpyBackend, initial_state
 from lablib.train.state import TrainingState
 from lablib.train.torch_backend import TorchBackend
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 
 import numpy as np
 
 from lablib import nn
-from lablib.models.specs import Layer, Spec
+from lablib.models.specs import EVAL_BATCH, Layer, Spec
+from lablib.rng import placeholder
 
 
 class Classifier(nn.Module):
@@ -49,3 +51,15 @@ def build_numpy(
         nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["features"])),
         nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["classifier"])),
     )
+
+
+def predict(spec: Spec, state: Mapping[str, np.ndarray], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The features and logits of ``images`` under the weights ``state``, in eval mode, ``EVAL_BATCH``
+    images at a time. Raises KeyError or ValueError when ``state`` is not a state dict of ``spec``."""
+    model = build_numpy(spec, rng=placeholder())
+    model.load_state_dict(state)
+    model.eval()
+    starts = range(0, len(images), EVAL_BATCH)
+    features = np.concatenate([model.features(np.ascontiguousarray(images[i : i + EVAL_BATCH])) for i in starts])
+    logits = np.concatenate([model.classifier(features[i : i + EVAL_BATCH]) for i in starts])
+    return features, logits

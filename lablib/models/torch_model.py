@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lablib.models.specs import Spec
+from lablib.models.specs import EVAL_BATCH, Spec
 
 
 class TorchClassifier(nn.Module):
@@ -49,3 +49,18 @@ def torch_to_numpy_state(module: nn.Module) -> dict[str, np.ndarray]:
 def load_numpy_state(module: nn.Module, state: Mapping[str, np.ndarray]) -> None:
     """Load a NumPy state dict (as ``Module.state_dict`` or an ``.npz`` gives it); keys must match exactly."""
     module.load_state_dict(numpy_to_torch_state(state), strict=True)
+
+
+def predict(spec: Spec, state: Mapping[str, np.ndarray], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The features and logits of ``images`` under the weights ``state``, in eval mode on the CPU,
+    ``EVAL_BATCH`` images at a time. Raises RuntimeError when ``state`` is not a state dict of ``spec``."""
+    model = build_torch(spec)
+    load_numpy_state(model, state)
+    model.eval()
+    features, logits = [], []
+    with torch.no_grad():
+        for i in range(0, len(images), EVAL_BATCH):
+            embedding = model.features(torch.from_numpy(np.ascontiguousarray(images[i : i + EVAL_BATCH])))
+            features.append(embedding.numpy())
+            logits.append(model.classifier(embedding).numpy())
+    return np.concatenate(features), np.concatenate(logits)

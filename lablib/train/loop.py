@@ -29,6 +29,7 @@ from lablib.data.augment import augment_batch
 from lablib.data.sampling import balanced_batches, shuffled_batches
 from lablib.errors import LabError
 from lablib.params import ParamsError, TrainParams
+from lablib.rng import Stream, generator
 from lablib.train.checkpoint import save_npz
 from lablib.train.setup import make_scheduler
 from lablib.train.state import TrainingState
@@ -210,7 +211,7 @@ class Trainer:
         backend = self.make_backend(params, self.initial_state)
         steps = max(batches_per_epoch(self.pool.labels[split(epoch)[0]], params) for epoch in range(params.epochs))
         scheduler, per_batch = make_scheduler(backend.lr_scheduler, backend.optimizer, params, steps)
-        rng = np.random.default_rng([params.seed, 2, run_index])
+        rng = generator(params.seed, Stream.TRAINING, run_index)
         if state.resuming:
             if scheduler is not None:
                 fast_forward(scheduler, state.schedule_steps)

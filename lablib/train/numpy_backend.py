@@ -8,12 +8,12 @@ import numpy as np
 
 from lablib import optim
 from lablib.data.fashion_mnist import NUM_CLASSES
-from lablib.models import build_numpy, get_spec
-from lablib.models.numpy_model import Classifier
-from lablib.models.specs import EVAL_BATCH
+from lablib.models.numpy_model import Classifier, build_numpy
+from lablib.models.specs import EVAL_BATCH, get_spec
 from lablib.nn import CenterLoss, CrossEntropyLoss
 from lablib.optim import lr_scheduler
 from lablib.params import TrainParams
+from lablib.rng import Stream, generator, placeholder
 from lablib.train.checkpoint import prefixed, unprefixed
 from lablib.train.setup import make_optimizer
 
@@ -21,7 +21,7 @@ from lablib.train.setup import make_optimizer
 def initial_state(params: TrainParams) -> dict[str, np.ndarray]:
     """The starting weights (and class centres) of a run: PyTorch's default initialisation, drawn
     from ``seed`` by the NumPy core. Both frameworks start from exactly these arrays."""
-    rng = np.random.default_rng([params.seed, 1])
+    rng = generator(params.seed, Stream.INITIAL_WEIGHTS)
     model = build_numpy(get_spec(params.model, params.width), rng=rng)
     state = prefixed("model", model.state_dict())
     if params.center_loss_weight > 0:
@@ -42,7 +42,7 @@ class NumpyBackend:
 
     def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
         self.params = params
-        self.model = build_numpy(get_spec(params.model, params.width), rng=np.random.default_rng(0))
+        self.model = build_numpy(get_spec(params.model, params.width), rng=placeholder())
         self.model.load_state_dict(unprefixed("model", state))
         self.criterion = CrossEntropyLoss(label_smoothing=params.label_smoothing)
         self.center: CenterLoss | None = None

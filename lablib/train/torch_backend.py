@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from lablib.data.fashion_mnist import NUM_CLASSES
-from lablib.models import get_spec
-from lablib.models.specs import EVAL_BATCH
+from lablib.models.specs import EVAL_BATCH, get_spec
 from lablib.models.torch_model import build_torch, load_numpy_state, torch_to_numpy_state
 from lablib.params import ParamsError, TrainParams
 from lablib.torch_twin import CenterLoss

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from lablib import nn, optim
 from lablib.data.fashion_mnist import DEBIAN_DIR
-from lablib.models import Classifier, build_numpy, get_spec
+from lablib.models.numpy_model import Classifier, build_numpy
+from lablib.models.specs import get_spec
 from lablib.models.summary import format_summary, main, summary, summary_markdown
 from lablib.models.torch_model import (
     TorchClassifier,

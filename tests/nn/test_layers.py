@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lablib import nn
-from lablib.models import build_numpy, get_spec
+from lablib.models.numpy_model import build_numpy
+from lablib.models.specs import get_spec
 from lablib.nn.gradient_check import eval_numerical_gradient_array, rel_error
 from lablib.nn.init import bias_uniform, calculate_fan_in_and_fan_out, kaiming_uniform
 from tests.nn.twin import compare, copy_weights

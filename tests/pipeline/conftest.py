@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("lablib", "stages", "dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "pyproject.toml")
+PROJECT_FILES = (
+    "lablib",
+    "stages",
+    "reports/experiments",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvcignore",
+    ".gitignore",
+    "pyproject.toml",
+)
 
 # Small enough to run in seconds, large enough to exercise every technique of both reports.
 QUICK = {
@@ -40,9 +49,12 @@ class Workspace:
         }
         self.env.pop("PYTHONPATH", None)
 
-    def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 900, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the repository; ``env`` adds to or overrides its environment."""
         result = subprocess.run(
-            args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            args, cwd=self.root, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout
         )
         if check and result.returncode != 0:
             raise AssertionError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import time
@@ -186,6 +187,57 @@ def test_experiment_changes_metrics(repo):
     assert (repo.root.parent / "plots" / "index.html").is_file(), plots.stdout
 
 
+def snapshot(root: Path, *paths: str) -> dict[str, bytes]:
+    """Every file under ``paths`` (files or folders), by path."""
+    files = [p for path in paths for p in ([root / path] if (root / path).is_file() else (root / path).rglob("*"))]
+    return {str(p.relative_to(root)): p.read_bytes() for p in files if p.is_file()}
+
+
+def stage_error(stderr: str) -> str:
+    """The stage's own message (click's ``Error: ...``), without DVC's lines after it."""
+    return stderr[stderr.index("Error: ") : stderr.index("ERROR: failed to reproduce")].rstrip()
+
+
+def test_failed_fetch_under_dvc_ends_with_the_command_that_restores_the_data(repo, tmp_path):
+    before = snapshot(repo.root, "data/raw")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(repo.env["FASHION_MNIST_DIR"], tampered)
+    labels = bytearray(gzip.decompress((tampered / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    labels[8] = (labels[8] + 1) % 10  # the first label: still a valid IDX file, no longer the official one
+    (tampered / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels)))
+    result = repo.run("dvc", "repro", "-f", "fetch", check=False, env={"FASHION_MNIST_DIR": str(tampered)})
+    assert result.returncode != 0
+    message = stage_error(result.stderr)
+    assert "t10k-labels-idx1-ubyte.gz: the SHA-256 of its decompressed bytes" in message and "Traceback" not in message
+    assert message.endswith("dvc checkout data/raw"), message
+    assert not (repo.root / "data/raw").exists(), "DVC deletes a stage's outputs before running it"
+    repo.run("dvc", "checkout", "data/raw")
+    assert snapshot(repo.root, "data/raw") == before
+    assert "Data and pipelines are up to date" in repo.run("dvc", "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"optimizer": "adamm"}, "optimizer must be one of sgd, adam, adamw"),
+        ({"optimizer": "sgd", "lr": 1e30}, "the loss became"),
+    ],
+)
+def test_failed_training_under_dvc_ends_with_the_command_that_restores_it(repo, change, message):
+    outputs = ("models/numpy.npz", "dvclive/numpy/metrics.json", "dvclive/numpy/plots/metrics")
+    before, params = snapshot(repo.root, *outputs), (repo.root / "params.yaml").read_text()
+    repo.set_params(change)
+    result = repo.run("dvc", "repro", "train_numpy", check=False)
+    assert result.returncode != 0
+    error = stage_error(result.stderr)
+    assert message in error and "Traceback" not in error
+    assert error.endswith("dvc repro train_numpy"), error
+    (repo.root / "params.yaml").write_text(params)
+    restored = repo.run("dvc", "repro", "train_numpy")
+    assert "Stage 'train_numpy' is cached - skipping run" in restored.stdout, restored.stdout
+    assert snapshot(repo.root, *outputs) == before
+
+
 def test_report_holds_every_figure_and_this_runs_numbers(repo):
     from matplotlib.image import imread
 
@@ -198,9 +250,19 @@ def test_report_holds_every_figure_and_this_runs_numbers(repo):
         pixels = imread(path)
         assert min(pixels.shape[:2]) > 200 and pixels.std() > 0.01, name
         assert name in report
-    evaluation = json.loads((repo.root / "evaluation/metrics.json").read_text())
     for framework in ("numpy", "torch"):
-        assert f"{100 * evaluation[framework]['test_acc']:.2f}" in report
-        rows = (repo.root / f"evaluation/confusion_{framework}.csv").read_text().splitlines()
-        assert len(rows) - 1 == 10000
-    assert evaluation["cross"]["numpy_weights"]["agreement"] >= 0.999
+        evaluation = json.loads((repo.root / f"evaluation/{framework}/metrics.json").read_text())
+        assert f"{100 * evaluation['test_acc']:.2f}" in report
+        rows = (repo.root / f"evaluation/{framework}/confusion.csv").read_text().splitlines()
+        assert len(rows) - 1 == evaluation["test_images"] == 10000
+    cross = json.loads((repo.root / "evaluation/cross.json").read_text())
+    assert cross["min_agreement"] >= 0.999
+
+
+def test_numpy_evaluation_needs_no_pytorch_training(workspace_factory):
+    ws = workspace_factory()
+    ws.run("dvc", "repro", "evaluate_numpy")
+    metrics = json.loads((ws.root / "evaluation/numpy/metrics.json").read_text())
+    assert metrics["test_images"] == 10000 and 0.0 <= metrics["test_acc"] <= 1.0
+    assert not (ws.root / "models/torch.npz").exists() and not (ws.root / "dvclive/torch").exists()
+    assert not (ws.root / "evaluation/torch").exists() and not (ws.root / "evaluation/cross.json").exists()

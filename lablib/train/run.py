@@ -1,0 +1,28 @@
+"""Train one framework's model: its backend, the data, the shared loop."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from lablib.params import Params
+from lablib.train.loop import Outputs, Pool, Trainer
+from lablib.train.numpy_backend import initial_state
+
+# Each framework's backend, imported by name so that train_numpy neither imports PyTorch nor depends
+# on its files (tests/test_dvc_deps.py follows the entry of the stage's framework only).
+BACKENDS = {"numpy": "lablib.train.numpy_backend:NumpyBackend", "torch": "lablib.train.torch_backend:TorchBackend"}
+
+
+def train(framework: str, params: Params, prepared: Path, split: Path, outputs: Outputs) -> dict[str, Any]:
+    """Train ``framework``'s model under ``params`` and write its outputs; returns the final metrics.
+
+    Both frameworks start from the same initial weights, drawn from ``seed`` by the NumPy core.
+    """
+    module, name = BACKENDS[framework].split(":")
+    backend = getattr(importlib.import_module(module), name)
+    train_params = params.train_for(framework)
+    pool = Pool.load(prepared, split)
+    trainer = Trainer(train_params, pool, backend, initial_state(train_params), outputs, framework)
+    return trainer.run()
