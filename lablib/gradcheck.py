@@ -35,6 +35,7 @@ from tabulate import tabulate
 
 from lablib.nn.gradient_check import eval_numerical_gradient_array
 from lablib.nn.module import Module
+from lablib.rng import Stream, generator
 
 AUTOGRAD = "autograd (float32)"
 FINITE_DIFFERENCES = "finite differences (float64)"
@@ -228,7 +229,7 @@ def check_layer(
     """
     result = GradcheckResult()
     for number, shape in enumerate(input_shapes):
-        rngs = [np.random.default_rng([number, draw]) for draw in range(draws)]
+        rngs = [generator(number, Stream.GRADCHECK, draw) for draw in range(draws)]
         if make_twin is not None:
             try:
                 checks = [c for rng in rngs for c in check_against_twin(make_layer, make_twin, names, shape, rng)]

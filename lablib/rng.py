@@ -32,6 +32,7 @@ class Stream(IntEnum):
     FOLDS = 7  # the split: the fold of each image, for kfold and rotating validation
     TSNE = 8  # the t-SNE map's initialisation noise
     PLACEHOLDER = 9  # weights of a model built only to receive a saved state dict
+    GRADCHECK = 10  # python -m lablib.gradcheck: inputs and weights (seed: the input shape's number; index: the draw)
 
 
 def generator(seed: int, stream: Stream, index: int = 0) -> np.random.Generator:
