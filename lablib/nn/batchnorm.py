@@ -9,15 +9,14 @@ cumulative average over the batches seen). With ``x_hat = (x - mean) * inv_std``
     dx = weight * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))   (batch statistics),
     dx = weight * inv_std * g                                         (running statistics),
 
-sums and means over every axis but the channel axis 1. The layer keeps ``x - mean`` and ``inv_std``
-rather than ``x_hat``: ``inv_std`` folds into the per-channel factors, which saves a pass over the
-activations each way.
+sums and means over every axis but the channel axis 1.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from lablib.nn import parallel
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
 
@@ -76,23 +75,35 @@ class _BatchNorm(Module):
         shape = self._channel_shape(x)
         count = x.size // x.shape[1]
         batch_stats = self.training or not self.track_running_stats
-        if batch_stats:
-            if self.training and count < 2:
-                raise ValueError(f"Expected more than 1 value per channel when training, got input of shape {x.shape}")
-            mean = channel_sum(x) / count
-            centered = x - mean.astype(x.dtype).reshape(shape)
-            var = channel_dot(centered, centered) / count
-            if self.training and self.track_running_stats:
-                self._update_running_stats(mean, var * count / (count - 1))
-        else:
-            var = self.running_var
-            centered = x - self.running_mean.reshape(shape)
-        inv_std = (1 / np.sqrt(var + self.eps)).astype(x.dtype)
+        if self.training and count < 2:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input of shape {x.shape}")
+        mean, var = np.empty((2, x.shape[1]))
+        inv_std = np.empty(x.shape[1], x.dtype)
+        # The layer keeps x - mean rather than x_hat: inv_std folds into the per-channel factors,
+        # one pass less over the activations each way.
+        centered, y = np.empty_like(x), np.empty_like(x)
+
+        def normalise(channels: slice) -> None:
+            # Statistics are per channel: a block of channels is normalised on its own, while in cache.
+            x_part, centered_part = x[:, channels], centered[:, channels]
+            if batch_stats:
+                mean[channels] = channel_sum(x_part) / count
+                np.subtract(x_part, mean[channels].astype(x.dtype).reshape(shape), out=centered_part)
+                var[channels] = channel_dot(centered_part, centered_part) / count
+                var_part = var[channels]
+            else:
+                np.subtract(x_part, self.running_mean[channels].reshape(shape), out=centered_part)
+                var_part = self.running_var[channels]
+            inv_std[channels] = 1 / np.sqrt(var_part + self.eps)
+            scale = inv_std[channels] if self.weight is None else inv_std[channels] * self.weight.data[channels]
+            np.multiply(centered_part, scale.reshape(shape), out=y[:, channels])
+            if self.bias is not None:
+                y[:, channels] += self.bias.data[channels].reshape(shape)
+
+        parallel.for_blocks(normalise, x.shape[1], x.size)
+        if self.training and self.track_running_stats:
+            self._update_running_stats(mean, var * count / (count - 1))
         self._centered, self._inv_std, self._batch_stats = centered, inv_std, batch_stats
-        scale = inv_std if self.weight is None else inv_std * self.weight.data
-        y = centered * scale.reshape(shape)
-        if self.bias is not None:
-            y += self.bias.data.reshape(shape)
         return y
 
     def _update_running_stats(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
@@ -107,18 +118,28 @@ class _BatchNorm(Module):
         shape = self._channel_shape(grad_output)
         centered, inv_std, dtype = self._centered, self._inv_std, grad_output.dtype
         count = grad_output.size // grad_output.shape[1]
-        sum_grad, sum_grad_x_hat = channel_sum(grad_output), channel_dot(grad_output, centered) * inv_std
-        scale = inv_std
+        sum_grad, sum_grad_x_hat = np.empty((2, grad_output.shape[1]))
+        grad = np.empty_like(centered)
+
+        def backward_block(channels: slice) -> None:
+            g, centered_part, grad_part = grad_output[:, channels], centered[:, channels], grad[:, channels]
+            sum_grad[channels] = channel_sum(g)
+            sum_grad_x_hat[channels] = channel_dot(g, centered_part) * inv_std[channels]
+            scale = inv_std[channels]
+            if self.weight is not None:
+                scale = scale * self.weight.data[channels]
+            np.multiply(g, scale.reshape(shape), out=grad_part)
+            if self._batch_stats:
+                # x_hat * mean(g * x_hat) = centered * inv_std * mean(g * x_hat)
+                factor = (scale * inv_std[channels] * sum_grad_x_hat[channels] / count).astype(dtype)
+                grad_part -= centered_part * factor.reshape(shape)
+                grad_part -= (scale * sum_grad[channels] / count).astype(dtype).reshape(shape)
+
+        parallel.for_blocks(backward_block, grad.shape[1], grad.size)
         if self.weight is not None:
             self.weight.accumulate_grad(sum_grad_x_hat.astype(dtype))
-            scale = scale * self.weight.data
         if self.bias is not None:
             self.bias.accumulate_grad(sum_grad.astype(dtype))
-        grad = grad_output * scale.reshape(shape)
-        if self._batch_stats:
-            # x_hat * mean(g * x_hat) = centered * inv_std * mean(g * x_hat)
-            grad -= centered * (scale * inv_std * sum_grad_x_hat / count).astype(dtype).reshape(shape)
-            grad -= (scale * sum_grad / count).astype(dtype).reshape(shape)
         return grad
 
     def extra_repr(self) -> str:

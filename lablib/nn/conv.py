@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from lablib.nn import parallel
 from lablib.nn.functional import (
     batch_first,
     col2im,
     conv_output_size,
     im2col,
     pad_batch_last,
+    reuse,
     square_size,
     unpad_batch_first,
 )
@@ -21,12 +23,14 @@ from lablib.nn.parameter import Parameter
 class Conv2d(Module):
     """2-D cross-correlation over ``(N, C, H, W)``, weight ``(out, in, K, K)`` as in PyTorch.
 
-    Square kernels, strides and paddings (an int or an equal pair), zero padding; no dilation or
-    groups. The output is the ``(N, out, OH, OW)`` view of a batch-last array (see ``functional``).
+    With ``cols = im2col(pad(x))`` (``functional``) and ``W`` the weight as an ``(out, C*K*K)`` matrix::
 
-    The columns live in one buffer from step to step, and backward writes their gradient over them:
-    freed arrays above glibc's mmap threshold (32 MiB) go back to the OS, and a new one is faulted in
-    page by page at every step. So, as with PyTorch's graph, each forward allows one backward.
+        y  = W·cols + b
+        dW = g·colsᵀ,   db = Σ g,   dx = unpad(col2im(Wᵀ·g))
+
+    where ``g``, the output gradient, is an ``(out, OH*OW*N)`` matrix. Square kernels, strides and
+    paddings (an int or an equal pair), zero padding; no dilation or groups. The output is the
+    ``(N, out, OH, OW)`` view of a batch-last array. Backward may run more than once after a forward.
     """
 
     def __init__(
@@ -51,8 +55,8 @@ class Conv2d(Module):
         self.weight = Parameter(kaiming_uniform(shape, rng, dtype=dtype))
         fan_in, _ = calculate_fan_in_and_fan_out(shape)
         self.bias = Parameter(bias_uniform(out_channels, fan_in, rng, dtype)) if bias else None
-        self._buffer: np.ndarray | None = None
         self._cols: np.ndarray | None = None
+        self._grad_cols: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         n, c, h, w = x.shape
@@ -60,27 +64,35 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d expects {self.in_channels} input channels, got input of shape {x.shape}")
         k, s, p = self.kernel_size, self.stride, self.padding
         x_padded = pad_batch_last(x, p)
-        self._cols = self._buffer = im2col(x_padded, k, s, out=self._buffer)
+        # The columns are the largest array of a step: their buffer is kept from step to step.
+        self._cols = im2col(x_padded, k, s, out=self._cols)
         self._padded_shape = x_padded.shape
+        # (out, OH*OW*N): batch-last, the next layer's input as it stands.
         out = self.weight.data.reshape(self.out_channels, -1) @ self._cols
         if self.bias is not None:
-            out += self.bias.data[:, None]
+            bias = self.bias.data[:, None]
+            parallel.for_blocks(lambda rows: np.add(out[rows], bias[rows], out=out[rows]), len(out), out.size)
         return batch_first(
             out.reshape(self.out_channels, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p), n)
         )
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         if self._cols is None:
-            raise RuntimeError("Conv2d.backward needs a forward before it, and one forward allows one backward")
+            raise RuntimeError("Conv2d.backward needs a forward before it")
+        # A batch-last gradient is already the (out, OH*OW*N) matrix: no copy.
         grad = grad_output.transpose(1, 2, 3, 0).reshape(self.out_channels, -1)
         self.weight.accumulate_grad((grad @ self._cols.T).reshape(self.weight.shape))
         if self.bias is not None:
-            self.bias.accumulate_grad(grad.sum(axis=1))
-        cols, self._cols = self._cols, None
+            grad_bias = np.empty(self.out_channels, grad.dtype)
+            parallel.for_blocks(lambda rows: grad[rows].sum(axis=1, out=grad_bias[rows]), len(grad), grad.size)
+            self.bias.accumulate_grad(grad_bias)
         if not self.needs_input_grad:
             return None
-        grad_cols = np.matmul(self.weight.data.reshape(self.out_channels, -1).T, grad, out=cols)
-        grad_padded = col2im(grad_cols, self._padded_shape, self.kernel_size, self.stride)
+        weight = self.weight.data.reshape(self.out_channels, -1)
+        # A second buffer, kept as the columns are, so that the columns survive for another backward.
+        self._grad_cols = reuse(self._grad_cols, self._cols.shape, self._cols.dtype)
+        np.matmul(weight.T, grad, out=self._grad_cols)
+        grad_padded = col2im(self._grad_cols, self._padded_shape, self.kernel_size, self.stride)
         return unpad_batch_first(grad_padded, self.padding)
 
     def extra_repr(self) -> str:

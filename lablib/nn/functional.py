@@ -1,24 +1,26 @@
-"""im2col and col2im in the batch-last layout: convolution and pooling as matrix products over strided views.
+"""im2col and col2im: convolution and pooling as matrix products over strided views.
+
+For a padded input ``x`` and a ``K x K`` kernel at stride ``s``, ``im2col`` lays out one column per
+output pixel and image, holding the ``C*K*K`` input values under the kernel there::
+
+    cols[(c, i, j), (y, x, n)] = x[n, c, y*s + i, x*s + j]
+
+so a convolution is one matrix product ``W·cols``, and ``col2im``, its adjoint, adds every column
+entry back onto the pixel it was read from (the input gradient of a convolution is
+``col2im(Wᵀ·g)``). Report 000's Appendix A writes both as loops over output positions.
 
 Between layers an image batch is ``(N, C, H, W)``, as in PyTorch. Convolution and pooling work on a
 ``(C, H, W, N)`` copy, the batch innermost in memory (cuda-convnet's CHWN layout), and hand their
 output over as the ``(N, C, H, W)`` transposed view of one. NumPy's elementwise operations allocate
-their results in their input's memory order, so BatchNorm and SiLU keep that layout, and:
-
-* the columns ``(C*K*K, OH*OW*N)`` are copied from the padded input in runs of N contiguous values,
-  not in rows of a few pixels;
-* ``weight (out, C*K*K) @ columns`` is one BLAS product whose result ``(out, OH, OW, N)`` is the
-  next layer's input as it stands;
-* a gradient in the same layout is already the ``(out, OH*OW*N)`` matrix of the backward products;
-* ``col2im`` folds columns back with K*K strided slice additions over whole batch rows, or one
-  assignment when the windows do not overlap.
-
-Nothing loops over the batch or the pixels.
+their results in their input's memory order, so BatchNorm and SiLU keep that layout. Nothing loops
+over the batch or the pixels.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from lablib.nn import parallel
 
 
 def square_size(value: int | tuple[int, int], name: str) -> int:
@@ -41,14 +43,15 @@ def pad_batch_last(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarra
     One copy; none when ``padding`` is 0 and ``x`` is already the view of a batch-last array.
     """
     x = x.transpose(1, 2, 3, 0)
-    if padding == 0:
-        return np.ascontiguousarray(x)
+    if padding == 0 and x.flags.c_contiguous:
+        return x
     c, h, w, n = x.shape
     p = padding
     out = np.empty((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
-    out[:, :p] = out[:, -p:] = value
-    out[:, :, :p] = out[:, :, -p:] = value
-    out[:, p:-p, p:-p] = x
+    if p:
+        out[:, :p] = out[:, -p:] = value
+        out[:, :, :p] = out[:, :, -p:] = value
+    parallel.copyto(out[:, p : h + p, p : w + p], x)
     return out
 
 
@@ -68,46 +71,61 @@ def windows(x_padded: np.ndarray, kernel: int, stride: int) -> np.ndarray:
     """The ``(C, K, K, OH, OW, N)`` strided view of a contiguous batch-last ``(C, Hp, Wp, N)`` array.
 
     Element ``(c, i, j, y, x, n)`` is pixel ``(y * stride + i, x * stride + j)`` of channel ``c`` of
-    image ``n``: kernel tap ``(i, j)`` of output pixel ``(y, x)``. It is built as ``as_strided``
-    would build it, without its 15 us a call (a thirtieth of a training step at batch 1).
+    image ``n``: kernel tap ``(i, j)`` of output pixel ``(y, x)``.
     """
     c, hp, wp, n = x_padded.shape
     oh, ow = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
     sc, sh, sw, sn = x_padded.strides
     strides = (sc, sh, sw, sh * stride, sw * stride, sn)
+    # np.ndarray directly: as_strided's Python overhead is a noticeable part of a step at batch 1.
     return np.ndarray((c, kernel, kernel, oh, ow, n), x_padded.dtype, x_padded, 0, strides)
 
 
 def im2col(x_padded: np.ndarray, kernel: int, stride: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Columns ``(C*K*K, OH*OW*N)`` of a batch-last padded input ``(C, Hp, Wp, N)``.
+    """Columns ``cols[(c, i, j), (y, x, n)] = x_padded[c, y*s + i, x*s + j, n]``, shape ``(C*K*K, OH*OW*N)``.
 
-    Row ``(c, i, j)`` holds, for every output pixel and image, the input value under kernel tap
-    ``(i, j)`` of channel ``c``: the layout of ``weight.reshape(out, C*K*K)``'s columns. They are
-    written into ``out`` when it has their shape and dtype.
+    Row ``(c, i, j)`` is kernel tap ``(i, j)`` of channel ``c``: the layout of
+    ``weight.reshape(out, C*K*K)``'s columns. They are written into ``out`` when it fits.
     """
     taps = windows(np.ascontiguousarray(x_padded), kernel, stride)
     c, _, _, oh, ow, n = taps.shape
-    shape = (c * kernel * kernel, oh * ow * n)
-    if out is None or out.shape != shape or out.dtype != x_padded.dtype:
-        out = np.empty(shape, dtype=x_padded.dtype)
-    out.reshape(taps.shape)[...] = taps
+    out = reuse(out, (c * kernel * kernel, oh * ow * n), x_padded.dtype)
+    # The batch innermost: each copied run is N contiguous values, not a row of a few pixels.
+    parallel.copyto(out.reshape(taps.shape), taps)
     return out
 
 
 def col2im(cols: np.ndarray, padded_shape: tuple[int, int, int, int], kernel: int, stride: int) -> np.ndarray:
-    """The adjoint of :func:`im2col`: every column entry added back onto the padded pixel it was read from.
+    """The adjoint of :func:`im2col`: ``x[c, y*s + i, x*s + j, n] += cols[(c, i, j), (y, x, n)]``.
 
-    Windows that do not overlap (``stride >= kernel``, as in 2x2 pooling) read each pixel at most
-    once, so the columns go back in one assignment; overlapping ones take K*K slice additions.
+    Returns a new ``padded_shape`` array, zero where no window reads.
     """
     c, hp, wp, n = padded_shape
     oh, ow = (hp - kernel) // stride + 1, (wp - kernel) // stride + 1
     taps = cols.reshape(c, kernel, kernel, oh, ow, n)
-    out = np.zeros(padded_shape, dtype=cols.dtype)
-    if stride >= kernel:
-        windows(out, kernel, stride)[...] = taps
-        return out
-    for i in range(kernel):
-        for j in range(kernel):
-            out[:, i : i + stride * oh : stride, j : j + stride * ow : stride] += taps[:, i, j]
+    out = np.empty(padded_shape, dtype=cols.dtype)
+
+    def fold(channels: slice) -> None:
+        # A block of channels stays in cache through its K*K additions.
+        part, part_taps = out[channels], taps[channels]
+        part.fill(0)
+        if stride >= kernel:  # windows that do not overlap (2x2 pooling): one assignment
+            windows(part, kernel, stride)[...] = part_taps
+            return
+        for i in range(kernel):
+            for j in range(kernel):  # whole batch rows at a time
+                part[:, i : i + stride * oh : stride, j : j + stride * ow : stride] += part_taps[:, i, j]
+
+    parallel.for_blocks(fold, c, out.size)
     return out
+
+
+def reuse(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``buffer`` if it has this shape and dtype, else a new empty array.
+
+    A layer keeps its large work arrays from step to step: a fresh one above glibc's mmap
+    threshold is returned to the system when freed and faulted in again page by page.
+    """
+    if buffer is not None and buffer.shape == shape and buffer.dtype == dtype:
+        return buffer
+    return np.empty(shape, dtype)

@@ -8,8 +8,7 @@ The step is PyTorch's single-tensor one (``_single_tensor_adam``), at step ``t``
     v = beta2 * v + (1 - beta2) * g * g
     p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
-Every array operation writes in place into the state or one scratch array: this runs once per
-parameter per batch.
+Every array operation writes in place into the state or one scratch array.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lablib.nn import parallel
 from lablib.nn.parameter import Parameter
 from lablib.optim.optimizer import Optimizer
 
@@ -54,29 +54,35 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(param.data)
         state["step"] += 1
         step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        grad = param.grad
-        if weight_decay != 0 and self.decoupled_weight_decay:
-            param.data *= 1 - lr * weight_decay
-        elif weight_decay != 0:
-            grad = param.data * weight_decay
-            grad += param.grad
-
-        scratch = np.subtract(grad, exp_avg)
-        scratch *= 1 - beta1
-        exp_avg += scratch
-
-        np.multiply(grad, 1 - beta2, out=scratch)
-        scratch *= grad
-        exp_avg_sq *= beta2
-        exp_avg_sq += scratch
-
         step_size = lr / (1 - beta1**step)
-        denom = np.sqrt(exp_avg_sq, out=scratch)
-        denom /= (1 - beta2**step) ** 0.5
-        denom += eps
-        np.divide(exp_avg, denom, out=denom)
-        denom *= step_size
-        param.data -= denom
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+
+        def update(rows: slice) -> None:
+            # Blocks of rows, in cache through the passes below, spread over the threads.
+            p, m, v, grad = param.data[rows], exp_avg[rows], exp_avg_sq[rows], param.grad[rows]
+            if weight_decay != 0 and self.decoupled_weight_decay:
+                p *= 1 - lr * weight_decay
+            elif weight_decay != 0:
+                grad = p * weight_decay
+                grad += param.grad[rows]
+
+            scratch = np.subtract(grad, m)
+            scratch *= 1 - beta1
+            m += scratch
+
+            np.multiply(grad, 1 - beta2, out=scratch)
+            scratch *= grad
+            v *= beta2
+            v += scratch
+
+            denom = np.sqrt(v, out=scratch)
+            denom /= bias_correction2_sqrt
+            denom += eps
+            np.divide(m, denom, out=denom)
+            denom *= step_size
+            p -= denom
+
+        parallel.for_blocks(update, len(param.data), param.data.size)
 
 
 class AdamW(Adam):

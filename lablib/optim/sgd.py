@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
+from lablib.nn import parallel
 from lablib.nn.parameter import Parameter
 from lablib.optim.optimizer import Optimizer
 
@@ -42,17 +45,26 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, param: Parameter, state: dict[str, Any], group: Mapping[str, Any]) -> None:
-        momentum, dampening, weight_decay = group["momentum"], group["dampening"], group["weight_decay"]
-        grad = param.grad
-        if weight_decay != 0:
-            grad = param.data * weight_decay
-            grad += param.grad
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                buf *= momentum
-                buf += grad if dampening == 0 else (1 - dampening) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        param.data -= group["lr"] * grad
+        lr, momentum, dampening, weight_decay = (group[key] for key in ("lr", "momentum", "dampening", "weight_decay"))
+        buf = state.get("momentum_buffer")
+        first = buf is None
+        if momentum != 0 and first:
+            buf = state["momentum_buffer"] = np.empty_like(param.data)
+
+        def update(rows: slice) -> None:
+            # Blocks of rows, spread over the threads.
+            grad = param.grad[rows]
+            if weight_decay != 0:
+                grad = param.data[rows] * weight_decay
+                grad += param.grad[rows]
+            if momentum != 0:
+                b = buf[rows]
+                if first:
+                    b[...] = grad
+                else:
+                    b *= momentum
+                    b += grad if dampening == 0 else (1 - dampening) * grad
+                grad = grad + momentum * b if group["nesterov"] else b
+            param.data[rows] -= lr * grad
+
+        parallel.for_blocks(update, len(param.data), param.data.size)

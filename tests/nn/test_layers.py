@@ -227,7 +227,7 @@ def test_convolutions_hand_over_batch_last_arrays_that_elementwise_layers_keep()
         assert grad.strides[0] == grad.itemsize, type(layer).__name__  # the batch axis innermost
 
 
-def test_conv2d_reuses_its_columns_across_shapes_and_allows_one_backward_per_forward():
+def test_conv2d_reuses_its_columns_across_shapes():
     r = rng()
     layer, twin = nn.Conv2d(2, 3, 3, 2, 1, rng=r), torch.nn.Conv2d(2, 3, 3, 2, 1)
     copy_weights(layer, twin)
@@ -235,13 +235,52 @@ def test_conv2d_reuses_its_columns_across_shapes_and_allows_one_backward_per_for
         layer.zero_grad()
         twin.zero_grad()
         compare(layer, twin, r.standard_normal((batch, 2, 7, 7)).astype(np.float32), r)
-    with pytest.raises(RuntimeError, match="one forward allows one backward"):
-        layer.backward(np.ones((4, 3, 4, 4), np.float32))
     with pytest.raises(RuntimeError, match="needs a forward"):
         nn.Conv2d(1, 1, 1).backward(np.ones((1, 1, 1, 1), np.float32))
     layer.forward(np.ones((2, 2, 7, 7), np.float32))
     layer.eval().forward(np.ones((3, 2, 5, 5), np.float32))  # the last forward is the one backward follows
     assert layer.backward(np.ones((3, 3, 3, 3), np.float32)).shape == (3, 2, 5, 5)
+
+
+SECOND_BACKWARD = [
+    (lambda r: nn.Conv2d(2, 3, 3, 2, 1, rng=r), lambda: torch.nn.Conv2d(2, 3, 3, 2, 1), (4, 2, 9, 9)),
+    (lambda r: nn.Conv2d(2, 3, 3, 1, 0, rng=r), lambda: torch.nn.Conv2d(2, 3, 3, 1, 0), (3, 2, 6, 6)),
+    (lambda r: nn.MaxPool2d(2), lambda: torch.nn.MaxPool2d(2), (3, 2, 8, 8)),
+    (lambda r: nn.BatchNorm2d(3), lambda: torch.nn.BatchNorm2d(3), (4, 3, 5, 5)),
+    (lambda r: nn.BatchNorm1d(4), lambda: torch.nn.BatchNorm1d(4), (6, 4)),
+    (lambda r: nn.SiLU(), lambda: torch.nn.SiLU(), (4, 3, 5, 5)),
+    (lambda r: nn.ReLU(), lambda: torch.nn.ReLU(), (4, 3, 5, 5)),
+    (lambda r: nn.Linear(5, 3, rng=r), lambda: torch.nn.Linear(5, 3), (4, 5)),
+    (lambda r: nn.Flatten(), lambda: torch.nn.Flatten(), (4, 3, 2, 2)),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "make_twin", "shape"),
+    SECOND_BACKWARD,
+    ids=["conv stride 2", "conv", "maxpool", "batchnorm2d", "batchnorm1d", "silu", "relu", "linear", "flatten"],
+)
+def test_a_second_backward_after_one_forward_is_autograds_with_retain_graph(make, make_twin, shape):
+    """A student's gradient check calls backward twice: both input gradients right, parameter ones summed."""
+    r = rng(4)
+    layer, twin = make(r), make_twin()
+    copy_weights(layer, twin)
+    x = r.standard_normal(shape).astype(np.float32)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    y, ty = layer.forward(x), twin(tx)
+    input_grads = []
+    for _ in range(2):
+        grad = r.standard_normal(y.shape).astype(np.float32)
+        input_grads.append(layer.backward(grad))
+        ty.backward(torch.from_numpy(grad), retain_graph=True)
+        np.testing.assert_allclose(input_grads[-1], tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+        if len(input_grads) == 1:
+            first = input_grads[0].copy()
+        tx.grad = None
+    np.testing.assert_array_equal(input_grads[0], first)  # the second backward left the first one's result alone
+    twin_params = dict(twin.named_parameters())
+    for name, param in layer.named_parameters():
+        np.testing.assert_allclose(param.grad, twin_params[name].grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize(
