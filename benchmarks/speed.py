@@ -6,8 +6,13 @@
 Steps alternate between the frameworks inside one run, after a warm-up, so both see the same
 machine state; the figures are medians. Below batch 64 a timed sample is a block of consecutive
 steps (64 images' worth), so that a sample of one framework does not pay for the threads and
-caches the other left behind, nor for the timer. The thread count of BLAS and of PyTorch is whatever the
-environment sets (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and the like).
+caches the other left behind, nor for the timer. The thread count of BLAS, of the NumPy core's pool
+and of PyTorch is whatever the environment sets (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and the like).
+
+Efficiency: the run measures the machine's float32 matrix-product rate (large square products in
+NumPy and in PyTorch, the faster of the two), counts the multiply-adds of a training step's
+convolutions and linear layers from the model's shapes, and reports the fraction of that floor
+(the step's FLOPs at the GEMM rate) each framework reaches.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import numpy as np
 import torch
 
 from lablib import optim
+from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models.numpy_model import Classifier, build_numpy
-from lablib.models.specs import get_spec
+from lablib.models.specs import IMAGE_SIZE, Spec, get_spec
 from lablib.models.torch_model import build_torch, load_numpy_state
-from lablib.nn import CrossEntropyLoss
+from lablib.nn import Conv2d, CrossEntropyLoss, Linear, parallel
 
 DEFAULT_BATCHES = {"lab2025_cnn": (250,), "lab2023_cnn": (1, 64)}
 
@@ -49,6 +55,11 @@ class Result:
     numpy_train_steps_s: float
     numpy_peak_mb: float
     torch_peak_mb: float
+    step_gflop: float
+    gemm_gflops: float
+    floor_ms: float
+    numpy_floor_fraction: float
+    torch_floor_fraction: float
     layers: list[dict[str, float | str]]
 
 
@@ -99,6 +110,39 @@ def torch_peak_mb(fn: Callable[[], object]) -> float:
     return peak / 2**20
 
 
+def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """The machine's float32 matrix-product rate: the median of ``size``-square products, NumPy's or
+    PyTorch's, whichever is faster."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    rates = []
+    for product in (lambda: a @ b, lambda: ta @ tb):
+        product()
+        seconds = statistics.median(timed(product) for _ in range(repeats))
+        rates.append(2 * size**3 / seconds / 1e9)
+    return max(rates)
+
+
+def training_gflop(spec: Spec, batch_size: int) -> float:
+    """GFLOP (multiply and add counted apart) of one training step's matrix products.
+
+    Each Conv2d and Linear costs ``2 * outputs * fan_in`` forward and as much for the weight gradient
+    and for the input gradient, which a model's first layer skips. The shapes come from one forward
+    of a model built from ``spec``.
+    """
+    model = build_numpy(spec, seed=0).eval()
+    flop = 0
+    h = np.zeros((1, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    for layer in [*model.features, *model.classifier]:
+        out = layer.forward(h)
+        if isinstance(layer, Conv2d | Linear):
+            products = 3 if layer.needs_input_grad else 2
+            flop += products * 2 * out.size * layer.weight.data[0].size
+        h = out
+    return flop * batch_size / 1e9
+
+
 def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: int) -> list[dict[str, float | str]]:
     """Median forward and backward milliseconds of each leaf layer of the NumPy model, in order."""
     layers = [*model.features, *model.classifier]
@@ -124,7 +168,7 @@ def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: in
     ]
 
 
-def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -> Result:
+def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, gemm: float) -> Result:
     spec = get_spec(name, width)
     rng = np.random.default_rng(0)
     np_model = build_numpy(spec, rng=rng)
@@ -132,8 +176,8 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -
     load_numpy_state(torch_model, np_model.state_dict())
     np_opt = optim.Adam(list(np_model.parameters()), lr=1e-4)
     torch_opt = torch.optim.Adam(torch_model.parameters(), lr=1e-4)
-    x = rng.uniform(-0.5, 0.5, (batch_size, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, batch_size)
+    x = rng.uniform(-0.5, 0.5, (batch_size, 1, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
+    y = rng.integers(0, NUM_CLASSES, batch_size)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
     def np_train() -> None:
@@ -167,6 +211,8 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -
                 samples[key].append(value)
     ms = {key: median_ms(value) for key, value in samples.items()}
     img_s = {key: 1000 * batch_size / value for key, value in ms.items()}
+    step_gflop = training_gflop(spec, batch_size)
+    floor_ms = 1000 * step_gflop / gemm
     return Result(
         model=name,
         batch_size=batch_size,
@@ -183,6 +229,11 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -
         numpy_train_steps_s=1000 / ms["np_train"],
         numpy_peak_mb=numpy_peak_mb(np_train),
         torch_peak_mb=torch_peak_mb(torch_train),
+        step_gflop=step_gflop,
+        gemm_gflops=gemm,
+        floor_ms=floor_ms,
+        numpy_floor_fraction=floor_ms / ms["np_train"],
+        torch_floor_fraction=floor_ms / ms["torch_train"],
         layers=layer_breakdown(np_model, x, y, max(3, steps // 2)),
     )
 
@@ -190,12 +241,13 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int) -
 def format_table(results: list[Result]) -> str:
     header = (
         f"{'model':<12} {'batch':>5} | {'train ms':>17} | {'train img/s':>17} {'ratio':>5} | "
-        f"{'eval img/s':>17} {'ratio':>5} | {'peak MB':>13}"
+        f"{'eval img/s':>17} {'ratio':>5} | {'peak MB':>13} | {'GEMM floor':>28}"
     )
     lines = [
         header,
         f"{'':<12} {'':>5} | {'numpy':>8} {'torch':>8} | {'numpy':>8} {'torch':>8} {'':>5} | "
-        f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6}",
+        f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6} | "
+        f"{'GFLOP':>6} {'ms':>7} {'numpy':>6} {'torch':>6}",
         "-" * len(header),
     ]
     for r in results:
@@ -203,7 +255,13 @@ def format_table(results: list[Result]) -> str:
             f"{r.model:<12} {r.batch_size:>5} | {r.numpy_train_ms:>8.2f} {r.torch_train_ms:>8.2f} | "
             f"{r.numpy_train_img_s:>8.0f} {r.torch_train_img_s:>8.0f} {r.train_ratio:>5.2f} | "
             f"{r.numpy_eval_img_s:>8.0f} {r.torch_eval_img_s:>8.0f} {r.eval_ratio:>5.2f} | "
-            f"{r.numpy_peak_mb:>6.0f} {r.torch_peak_mb:>6.0f}"
+            f"{r.numpy_peak_mb:>6.0f} {r.torch_peak_mb:>6.0f} | "
+            f"{r.step_gflop:>6.2f} {r.floor_ms:>7.2f} {r.numpy_floor_fraction:>6.0%} {r.torch_floor_fraction:>6.0%}"
+        )
+    if results:
+        lines.append(
+            f"GEMM floor: a training step's GFLOP at {results[0].gemm_gflops:.0f} GFLOP/s, the float32 GEMM rate "
+            "of this run; numpy, torch: the fraction of it each reaches."
         )
     for r in results:
         lines.append(f"\nNumPy {r.model}, batch {r.batch_size}, per layer (median ms):")
@@ -236,14 +294,18 @@ def main(
     models: tuple[str, ...], batch_sizes: tuple[int, ...], steps: int, warmup: int, width: int, as_json: bool
 ) -> None:
     """Time full training steps (forward, cross-entropy, backward, Adam) and evaluation forwards."""
+    gemm = gemm_gflops()
     results = []
     for name in models or tuple(DEFAULT_BATCHES):
         for batch_size in batch_sizes or DEFAULT_BATCHES[name]:
-            results.append(benchmark(name, batch_size, steps, max(warmup, 2), width))
+            results.append(benchmark(name, batch_size, steps, max(warmup, 2), width, gemm))
     if as_json:
         click.echo(json.dumps([asdict(r) for r in results], indent=2))
     else:
-        click.echo(f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}")
+        click.echo(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads; numpy {np.__version__}, "
+            f"{parallel.get_num_threads()} threads; float32 GEMM {gemm:.0f} GFLOP/s"
+        )
         click.echo(format_table(results))
 
 

@@ -121,11 +121,8 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, int, int, int], kernel: in
 
 
 def reuse(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``buffer`` if it has this shape and dtype, else a new empty array.
-
-    A layer keeps its large work arrays from step to step: a fresh one above glibc's mmap
-    threshold is returned to the system when freed and faulted in again page by page.
-    """
+    """``buffer`` if it has this shape and dtype, else a new empty array."""
+    # Layers keep their large work arrays: a fresh one above glibc's mmap threshold is faulted in page by page.
     if buffer is not None and buffer.shape == shape and buffer.dtype == dtype:
         return buffer
     return np.empty(shape, dtype)

@@ -1,4 +1,4 @@
-"""Linear: ``y = x W^T + b``."""
+"""Linear: ``y = x Wᵀ + b``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from lablib.nn.parameter import Parameter
 
 
 class Linear(Module):
-    """Weight ``(out_features, in_features)`` and bias drawn as ``torch.nn.Linear`` draws them."""
+    """``y = x Wᵀ + b`` over ``(N, in_features)``; ``dW = gᵀ x``, ``db = Σ g``, ``dx = g W``.
+
+    Weight ``(out_features, in_features)`` and bias drawn as ``torch.nn.Linear`` draws them.
+    """
 
     def __init__(
         self,

@@ -19,7 +19,13 @@ from lablib.nn.module import Module
 class MaxPool2d(Module):
     """Max over ``K x K`` windows (floor mode, padding with -inf); ``stride`` defaults to ``kernel_size``.
 
-    Square windows, strides and paddings (an int or an equal pair); no dilation or ceil mode.
+    With ``cols = im2col(pad(x))`` (``functional``), one column of ``K*K`` taps per window::
+
+        y  = max over the taps of cols,   t = the first tap holding that maximum
+        dx = unpad(col2im(onehot(t) * g))
+
+    the whole gradient of a window goes to its first maximum, as in PyTorch. Square windows,
+    strides and paddings (an int or an equal pair); no dilation or ceil mode.
     """
 
     def __init__(
