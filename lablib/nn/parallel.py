@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 # Elements per block: a few float32 blocks fit in a core's L2 cache. Arrays up to this size are
-# processed whole, in the calling thread (a batch of one image never meets the pool).
+# processed whole (a batch of one image).
 BLOCK_ELEMENTS = 2**16
+# Arrays below this size run their blocks in the calling thread: waking the pool costs more than
+# it brings, the more so on a busy machine.
+POOL_ELEMENTS = 2**20
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -75,7 +79,7 @@ def for_blocks(fn: Callable[[slice], object], length: int, elements: int) -> Non
     """
     global _pool
     slices = blocks(length, elements)
-    workers = min(_num_threads, len(slices))
+    workers = min(_num_threads, len(slices)) if elements >= POOL_ELEMENTS else 1
     if workers == 1:
         for block in slices:
             fn(block)
@@ -83,17 +87,27 @@ def for_blocks(fn: Callable[[slice], object], length: int, elements: int) -> Non
     if _pool is None:
         _pool = ThreadPoolExecutor(_num_threads - 1, thread_name_prefix="lablib")
     queue = iter(slices)  # shared by the threads: each takes the next block when it is free
+    remaining, lock, finished, errors = [len(slices)], threading.Lock(), threading.Event(), []
 
     def work() -> None:
         for block in queue:
-            fn(block)
+            try:
+                fn(block)
+            except BaseException as error:
+                errors.append(error)
+            with lock:
+                remaining[0] -= 1
+                if remaining[0] == 0:
+                    finished.set()
 
-    helpers = [_pool.submit(work) for _ in range(workers - 1)]
-    try:
-        work()
-    finally:
-        for helper in helpers:
-            helper.result()
+    for _ in range(workers - 1):
+        _pool.submit(work)
+    work()
+    # Wait for the blocks, not for the helpers: on a busy machine a helper that starts late finds
+    # the queue empty, and the caller has already done its share.
+    finished.wait()
+    if errors:
+        raise errors[0]
 
 
 def outer_axis(x: np.ndarray) -> int:

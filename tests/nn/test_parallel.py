@@ -17,6 +17,12 @@ from lablib.nn import parallel
 from tests.nn.twin import compare, copy_weights
 
 
+@pytest.fixture(autouse=True)
+def pool_for_small_arrays(monkeypatch):
+    """Every array of more than one block meets the pool, so that test-sized layers exercise it."""
+    monkeypatch.setattr(parallel, "POOL_ELEMENTS", parallel.BLOCK_ELEMENTS)
+
+
 @pytest.fixture
 def threads(request):
     """Run the test with ``request.param`` threads, then restore the thread count."""
@@ -201,3 +207,10 @@ def test_a_training_step_matches_torch_at_each_thread_count(threads):
     scale = max(np.abs(g).max() for g in grads.values())
     for key, grad in grads.items():
         np.testing.assert_allclose(ours[f"grad {key}"], grad, rtol=1e-4, atol=1e-4 * scale, err_msg=key)
+
+
+def test_small_arrays_stay_in_the_calling_thread(monkeypatch):
+    monkeypatch.setattr(parallel, "POOL_ELEMENTS", 2**20)
+    callers = set()
+    with_threads(2, lambda: parallel.for_blocks(lambda block: callers.add(threading.get_ident()), 16, 2**20 - 1))
+    assert callers == {threading.get_ident()}
