@@ -166,3 +166,24 @@ def test_checkpoint_of_other_parameters_is_not_resumed(tmp_path, capsys):
     assert_same_run(
         fresh, train_to_end(other, pool, NumpyBackend, Outputs(tmp_path / "f.npz", tmp_path / "f", tmp_path / "f.ck"))
     )
+
+
+def test_prefetching_changes_nothing(tmp_path):
+    """Batches assembled on a thread: the same weights, metrics and checkpointed generator as in line."""
+    params = make_params(model="lab2023_cnn", width=4, epochs=2, batch_size=20)
+    assert params.augment.enabled and params.sampling == "balanced"
+    pool = make_pool()
+    runs, saved = {}, {}
+    for depth in (0, 2):
+        outputs = Outputs(tmp_path / f"{depth}.npz", tmp_path / f"live{depth}", tmp_path / f"ck{depth}.npz")
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(params, pool, interrupted(NumpyBackend, 6), initial_state(params), outputs, "numpy", depth).run()
+        saved[depth] = TrainingState.load(outputs.checkpoint)
+        outputs.checkpoint.unlink()
+        summary = Trainer(params, pool, NumpyBackend, initial_state(params), outputs, "numpy", depth).run()
+        runs[depth] = {"summary": summary, "weights": dict(np.load(outputs.model))}
+    assert saved[0].epoch == saved[2].epoch == 1
+    assert saved[0].rng == saved[2].rng
+    for key in saved[0].backend:
+        np.testing.assert_array_equal(saved[0].backend[key], saved[2].backend[key], err_msg=key)
+    assert_same_run(runs[0], runs[2])

@@ -1,10 +1,12 @@
 """The training loop both frameworks share: data, epochs, validation, checkpoints and logging.
 
 Everything random (the order of batches, augmentation) is drawn here from one NumPy generator, so
-the NumPy and the PyTorch run see the same batches; a backend only does the arithmetic. After every
-epoch the whole state (weights, optimiser, schedule, generator, history) goes to one checkpoint,
-written atomically, so a run killed at any moment resumes from its last finished epoch and ends
-with exactly the weights and metrics of an uninterrupted run.
+the NumPy and the PyTorch run see the same batches; a backend only does the arithmetic. The next
+batches are assembled on a background thread while the current step runs (``prefetch.py``), with
+the same draws in the same order as a plain loop. After every epoch the whole state (weights,
+optimiser, schedule, generator, history) goes to one checkpoint, written atomically, so a run
+killed at any moment resumes from its last finished epoch and ends with exactly the weights and
+metrics of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ from lablib.errors import LabError
 from lablib.params import ParamsError, TrainParams
 from lablib.rng import Stream, generator
 from lablib.train.checkpoint import save_npz
+from lablib.train.prefetch import Prefetcher
 from lablib.train.setup import make_scheduler
 from lablib.train.state import TrainingState
+
+PREFETCH = 2  # batches assembled ahead of the training step
+EPOCH_SPLIT = ("train_seconds", "data_seconds", "val_seconds")  # where an epoch's seconds go
 
 
 class NumericalError(LabError):
@@ -117,6 +123,8 @@ class EpochTotals:
     """Running sums over an epoch's batches; ``loss``, ``center_loss`` and ``acc`` are the means so far."""
 
     batches: int
+    seconds: float = 0.0  # the whole pass
+    data_seconds: float = 0.0  # of which the steps waited for their batches
     loss_sum: float = 0.0
     center_sum: float = 0.0
     correct: int = 0
@@ -159,6 +167,7 @@ class Trainer:
         initial_state: dict[str, np.ndarray],
         outputs: Outputs,
         framework: str,
+        prefetch: int = PREFETCH,
     ) -> None:
         self.params = params
         self.pool = pool
@@ -166,6 +175,7 @@ class Trainer:
         self.initial_state = initial_state
         self.outputs = outputs
         self.framework = framework
+        self.prefetch = prefetch
         self.runs = validation_runs(params, pool)
         check_fits(params, self.runs)
         self.fingerprint = hashlib.sha256(
@@ -222,10 +232,11 @@ class Trainer:
             lr = backend.optimizer.param_groups[0]["lr"]
             started = time.perf_counter()
             totals = self._train_epoch(backend, scheduler if per_batch else None, train_idx, rng, name, epoch)
-            train_seconds = time.perf_counter() - started
             if scheduler is not None and not per_batch:
                 scheduler.step()
+            validation_started = time.perf_counter()
             val_loss, val_acc = backend.evaluate(self.pool.images[val_idx], self.pool.labels[val_idx])
+            ended = time.perf_counter()
             entry = {
                 "run": run_index,
                 "epoch": epoch + 1,
@@ -235,8 +246,11 @@ class Trainer:
                 "train_acc": totals.acc,
                 "val_loss": val_loss,
                 "val_acc": val_acc,
-                "epoch_seconds": time.perf_counter() - started,
-                "images_per_second": totals.seen / train_seconds,
+                "epoch_seconds": ended - started,
+                "train_seconds": totals.seconds - totals.data_seconds,
+                "data_seconds": totals.data_seconds,
+                "val_seconds": ended - validation_started,
+                "images_per_second": totals.seen / totals.seconds,
             }
             schedule_steps = state.schedule_steps + (totals.batches if per_batch else 1)
             state.end_epoch(entry, backend.state_dict(), rng.bit_generator.state, schedule_steps)
@@ -248,41 +262,56 @@ class Trainer:
     def _train_epoch(
         self, backend: Backend, scheduler: Any, train_idx: np.ndarray, rng: np.random.Generator, name: str, epoch: int
     ) -> EpochTotals:
-        """One pass over ``train_idx``, stepping ``scheduler`` (when given) after every batch."""
+        """One pass over ``train_idx``, stepping ``scheduler`` (when given) after every batch.
+
+        Each batch is assembled ``self.prefetch`` batches ahead, on a thread, while the step runs;
+        only that thread draws from ``rng`` during the pass, in the order of a plain loop.
+        """
         params = self.params
+        started = time.perf_counter()
         labels = self.pool.labels[train_idx]
         if params.sampling == "balanced":
             batches = balanced_batches(labels, params.batch_size, rng)
         else:
             batches = shuffled_batches(len(train_idx), params.batch_size, rng if params.sampling == "shuffle" else None)
-        totals = EpochTotals(batches=len(batches))
-        progress = tqdm(
-            batches,
-            desc=f"{self.framework} epoch {epoch + 1}/{params.epochs}",
-            leave=False,
-            mininterval=1,
-            disable=None,
-        )
-        for batch_index, positions in enumerate(progress):
-            index = train_idx[positions]
-            x = self.pool.images[index]
-            if params.augment.enabled:
-                x = augment_batch(x, rng, params.augment)
-            loss, center_loss, correct = backend.train_step(x, self.pool.labels[index])
-            if not (math.isfinite(loss) and math.isfinite(center_loss)):
-                raise self._numerical_error(name, epoch, batch_index, loss, center_loss)
-            if scheduler is not None:
-                scheduler.step()
-            totals.add(loss, center_loss, correct, len(index))
-            progress.set_postfix(loss=f"{totals.loss:.4f}", acc=f"{100 * totals.acc:.2f}", refresh=False)
+        totals = EpochTotals(batches=len(batches), data_seconds=time.perf_counter() - started)
+        assembled = (self._batch(train_idx[positions], rng) for positions in batches)
+        with Prefetcher(assembled, self.prefetch) as stream:
+            progress = tqdm(
+                stream,
+                total=len(batches),
+                desc=f"{self.framework} epoch {epoch + 1}/{params.epochs}",
+                leave=False,
+                mininterval=1,
+                disable=None,
+            )
+            for batch_index, (x, y) in enumerate(progress):
+                loss, center_loss, correct = backend.train_step(x, y)
+                if not (math.isfinite(loss) and math.isfinite(center_loss)):
+                    raise self._numerical_error(name, epoch, batch_index, loss, center_loss)
+                if scheduler is not None:
+                    scheduler.step()
+                totals.add(loss, center_loss, correct, len(y))
+                progress.set_postfix(loss=f"{totals.loss:.4f}", acc=f"{100 * totals.acc:.2f}", refresh=False)
+        totals.data_seconds += stream.waited
+        totals.seconds = time.perf_counter() - started
         return totals
+
+    def _batch(self, index: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The pool's images at ``index`` (augmented when switched on) and their labels."""
+        x = self.pool.images[index]
+        if self.params.augment.enabled:
+            x = augment_batch(x, rng, self.params.augment)
+        return x, self.pool.labels[index]
 
     def _echo(self, name: str, entry: dict[str, float]) -> None:
         """The epoch's line, in the format of the reports' screenshots."""
         click.echo(
             f"{self.framework:>5} {name}  Epoch: {entry['epoch']:3d}  Train Loss: {entry['train_loss']:.4f}  "
             f"Train Acc: {100 * entry['train_acc']:.4f}  Val Loss: {entry['val_loss']:.4f}  "
-            f"Val Acc: {100 * entry['val_acc']:.4f}  Epoch time: {entry['epoch_seconds']:.2f} sec"
+            f"Val Acc: {100 * entry['val_acc']:.4f}  Epoch time: {entry['epoch_seconds']:.2f} sec  "
+            f"(steps {entry['train_seconds']:.2f}, data {entry['data_seconds']:.2f}, "
+            f"validation {entry['val_seconds']:.2f})"
         )
 
     def _numerical_error(self, name: str, epoch: int, batch: int, loss: float, center: float) -> NumericalError:
@@ -314,8 +343,9 @@ class Trainer:
             live.log_metric(f"{split}/{metric}", entry[key])
         if self.params.center_loss_weight > 0:
             live.log_metric("train/center_loss", entry["train_center_loss"])
-        for key in ("lr", "epoch_seconds", "images_per_second"):
-            live.log_metric(key, entry[key])
+        for key in ("lr", "epoch_seconds", *EPOCH_SPLIT, "images_per_second"):
+            if key in entry:  # a checkpoint written before the split was logged lacks it
+                live.log_metric(key, entry[key])
         live.next_step()
 
 
