@@ -70,6 +70,7 @@ class TrainParams:
     center_loss_weight: float
     center_loss_alpha: float
     label_smoothing: float
+    ema: float  # decay of the exponential moving average of the weights; 0 is off
     device: str
 
     def for_framework(self, framework: str, overrides: Mapping[str, Any]) -> TrainParams:
@@ -176,6 +177,7 @@ TOP_KEYS = (
     "validation",
     "sampling",
     "label_smoothing",
+    "ema",
     "augment",
     "center_loss",
     "torch",
@@ -255,6 +257,7 @@ def _read_train(r: _Reader) -> TrainParams:
         center_loss_weight=center.number("weight", 0.0),
         center_loss_alpha=center.number("alpha", 0.0, 1.0),
         label_smoothing=r.number("label_smoothing", 0.0, 0.99),
+        ema=r.number("ema", 0.0, 0.99999),
         device="cpu",
     )
     if train.sampling == "balanced" and train.batch_size < 10:

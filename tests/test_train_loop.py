@@ -120,12 +120,13 @@ def assert_same_run(a: dict, b: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    ("validation", "after_steps", "checkpointed"),
+    ("validation", "after_steps", "checkpointed", "ema"),
     # 5 steps an epoch in holdout, 4 in each fold: killed in epoch 3; at the start of fold1; in fold1's epoch 2
-    [("holdout", 12, (0, 2)), ("kfold", 9, (0, 2)), ("kfold", 14, (1, 1))],
+    [("holdout", 12, (0, 2), 0.0), ("holdout", 12, (0, 2), 0.8), ("kfold", 9, (0, 2), 0.0), ("kfold", 14, (1, 1), 0.8)],
 )
-def test_interrupted_run_resumes_to_the_same_weights_and_metrics(tmp_path, validation, after_steps, checkpointed):
-    params = replace(make_params(model="lab2023_cnn", width=4, epochs=3, batch_size=20), validation=validation)
+def test_interrupted_run_resumes_to_the_same_weights_and_metrics(tmp_path, validation, after_steps, checkpointed, ema):
+    params = make_params(model="lab2023_cnn", width=4, epochs=3, batch_size=20, ema=ema, **{"augment.erase": ema})
+    params = replace(params, validation=validation)
     if validation == "kfold":
         params = replace(params, epochs=2)
     pool = make_pool()
@@ -187,3 +188,45 @@ def test_prefetching_changes_nothing(tmp_path):
     for key in saved[0].backend:
         np.testing.assert_array_equal(saved[0].backend[key], saved[2].backend[key], err_msg=key)
     assert_same_run(runs[0], runs[2])
+
+
+def test_numpy_and_torch_take_the_same_steps_with_ema_and_erasing(tmp_path):
+    """The averaged weights (the model kept when ema is on) agree between frameworks too."""
+    params = make_params(
+        model="lab2023_cnn", width=4, epochs=2, batch_size=20, lr=0.01, ema=0.9, **{"augment.erase": 0.5}
+    )
+    pool = make_pool()
+    runs = {}
+    for framework, backend in (("numpy", NumpyBackend), ("torch", TorchBackend)):
+        outputs = Outputs(tmp_path / f"{framework}.npz", tmp_path / framework, tmp_path / f"ck-{framework}.npz")
+        runs[framework] = train_to_end(params, pool, backend, outputs, framework)
+    live = {}
+    for framework, backend in (("numpy", NumpyBackend), ("torch", TorchBackend)):
+        outputs = Outputs(
+            tmp_path / f"l-{framework}.npz", tmp_path / f"l{framework}", tmp_path / f"lck-{framework}.npz"
+        )
+        live[framework] = train_to_end(replace(params, ema=0.0), pool, backend, outputs, framework)
+    for key in runs["numpy"]["weights"]:
+        np.testing.assert_allclose(
+            runs["numpy"]["weights"][key], runs["torch"]["weights"][key], rtol=1e-3, atol=1e-4, err_msg=key
+        )
+    weights = [key for key in live["numpy"]["weights"] if key.endswith("weight")]
+    assert any(not np.allclose(runs["numpy"]["weights"][k], live["numpy"]["weights"][k]) for k in weights), (
+        "with ema on, the model kept is the average, not the last weights"
+    )
+    for framework in runs:
+        assert runs[framework]["summary"]["final_val_loss"] != live[framework]["summary"]["final_val_loss"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ema": 1.0}, "params.yaml: ema must be a number in 0.0..0.99999; got 1.0"),
+        ({"augment.erase": 2}, "params.yaml: augment.erase must be a probability in 0..1 (0 turns it off); got 2"),
+        ({"augment.erase_area": [0.5]}, "params.yaml: augment.erase_area must be two fractions of the image"),
+    ],
+)
+def test_ema_and_erasing_parameters_are_checked(change, message):
+    with pytest.raises(ParamsError) as error:
+        make_params(**change)
+    assert str(error.value).startswith(message)

@@ -1,5 +1,6 @@
 """Augmentation in NumPy (report 000, 2.4): one of shift, flip, rotation or none, equally likely,
-then a random change of mean and standard deviation (brightness and contrast).
+then a random change of mean and standard deviation (brightness and contrast), then, when switched
+on, random erasing (Zhong et al. 2017).
 
 Images are ``(N, C, H, W)`` in [-0.5, 0.5] with background -0.5. Every transform works on the
 whole batch at once through index arithmetic, with one parameter per image; randomness comes only
@@ -18,6 +19,7 @@ from lablib.errors import LabError
 
 LOW, HIGH = -0.5, 0.5
 BACKGROUND = LOW
+ERASE_RATIO = 0.3  # random erasing's smallest aspect ratio r_1 (Zhong et al.): ratios lie in [r_1, 1/r_1]
 
 
 class AugmentError(LabError, ValueError):
@@ -40,6 +42,8 @@ class AugmentConfig:
     rotate: float = 10.0  # degrees, either way
     brightness: float = 0.05  # added to the mean, on the [-0.5, 0.5] scale
     contrast: float = 0.1  # relative change of the standard deviation
+    erase: float = 0.0  # probability of erasing a rectangle of an image
+    erase_area: tuple[float, float] = (0.02, 0.33)  # its area, as a fraction of the image: [min, max]
 
     def __post_init__(self) -> None:
         checks = (
@@ -49,10 +53,20 @@ class AugmentConfig:
             ("rotate", _is_number(self.rotate) and 0 <= self.rotate <= 180, "degrees in 0..180"),
             ("brightness", _is_number(self.brightness) and 0 <= self.brightness <= 1, "a number in 0..1"),
             ("contrast", _is_number(self.contrast) and 0 <= self.contrast <= 1, "a number in 0..1"),
+            ("erase", _is_number(self.erase) and 0 <= self.erase <= 1, "a probability in 0..1 (0 turns it off)"),
+            (
+                "erase_area",
+                isinstance(self.erase_area, list | tuple)
+                and len(self.erase_area) == 2
+                and all(_is_number(a) for a in self.erase_area)
+                and 0 < self.erase_area[0] <= self.erase_area[1] <= 1,
+                "two fractions of the image [min, max] with 0 < min <= max <= 1, like [0.02, 0.33]",
+            ),
         )
         for key, ok, wanted in checks:
             if not ok:
                 raise AugmentError(f"augment.{key} must be {wanted}; got {getattr(self, key)!r}")
+        object.__setattr__(self, "erase_area", tuple(float(a) for a in self.erase_area))
 
     def geometric(self) -> list[str]:
         """The choices of the geometric step: ``none`` and every transform switched on, in drawing order."""
@@ -141,12 +155,49 @@ def adjust(x: np.ndarray, contrast: np.ndarray, brightness: np.ndarray) -> np.nd
     return np.clip((x - mean) * c + mean + b, LOW, HIGH)
 
 
+def erase(
+    x: np.ndarray, top: np.ndarray, left: np.ndarray, height: np.ndarray, width: np.ndarray, fill: np.ndarray
+) -> np.ndarray:
+    """Replace the ``height[i] x width[i]`` rectangle at (``top[i]``, ``left[i]``) of image ``i`` by
+    the same pixels of ``fill`` (an image-shaped array); a height of 0 leaves the image as it is."""
+    _, _, h, w = x.shape
+    rows = np.arange(h)[None, :, None] - np.asarray(top).reshape(-1, 1, 1)
+    cols = np.arange(w)[None, None, :] - np.asarray(left).reshape(-1, 1, 1)
+    in_rows = (rows >= 0) & (rows < np.asarray(height).reshape(-1, 1, 1))
+    inside = in_rows & (cols >= 0) & (cols < np.asarray(width).reshape(-1, 1, 1))
+    return np.where(inside[:, None], fill, x)
+
+
+def erasing_rectangles(
+    rng: np.random.Generator, n: int, shape: tuple[int, int], probability: float, area: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Random erasing's rectangles (Zhong et al. 2017) for ``n`` images of ``shape`` (H, W): each
+    image is erased with ``probability``, over an area fraction uniform in ``area`` with an aspect
+    ratio ``height / width`` log-uniform in [0.3, 1/0.3], at a uniform position where it fits.
+
+    Returns (top, left, height, width); an image left alone has height 0. A rectangle taller or
+    wider than the image is cut to it (where the paper draws again, which no batch-wide draw can).
+    Draws, in order and for all ``n`` images: the coin, the area, the ratio, the two positions.
+    """
+    h, w = shape
+    chosen = rng.random(n) < probability
+    target = rng.uniform(area[0], area[1], size=n) * h * w
+    ratio = np.exp(rng.uniform(np.log(ERASE_RATIO), -np.log(ERASE_RATIO), size=n))
+    height = np.clip(np.rint(np.sqrt(target * ratio)), 1, h).astype(np.int64)
+    width = np.clip(np.rint(np.sqrt(target / ratio)), 1, w).astype(np.int64)
+    top = (rng.random(n) * (h - height + 1)).astype(np.int64)
+    left = (rng.random(n) * (w - width + 1)).astype(np.int64)
+    return top, left, np.where(chosen, height, 0), width
+
+
 def augment_batch(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig) -> np.ndarray:
     """A randomly transformed copy of the batch ``x`` ``(N, C, H, W)``; an unchanged copy when off.
 
     Draws, in this order and always for all N images (whichever transform each one gets): the
-    geometric choice, dx, dy, the angle, the contrast factor and the brightness offset. A batch
-    thus consumes the same amount of randomness whatever it draws, and nothing when off.
+    geometric choice, dx, dy, the angle, the contrast factor and the brightness offset; then, only
+    when ``erase`` is above 0, the erased rectangles (:func:`erasing_rectangles`) and their fill,
+    uniform noise in [-0.5, 0.5] as in the paper. A batch thus consumes the same amount of
+    randomness whatever it draws, and nothing when off.
     """
     if x.ndim != 4:
         raise ValueError(f"augment_batch expects images (N, C, H, W); got shape {x.shape}")
@@ -173,6 +224,9 @@ def augment_batch(x: np.ndarray, rng: np.random.Generator, config: AugmentConfig
             out[chosen] = transforms[name](chosen)
     if config.contrast > 0 or config.brightness > 0:
         out = adjust(out, contrast, brightness)
+    if config.erase > 0:
+        rectangles = erasing_rectangles(rng, n, x.shape[2:], config.erase, config.erase_area)
+        out = erase(out, *rectangles, rng.uniform(LOW, HIGH, size=x.shape).astype(x.dtype))
     return out
 
 
@@ -184,7 +238,7 @@ def augmentation_examples(
     random pipeline (run even when ``config.enabled`` is false, to show what it would do).
 
     Keys are column titles: ``original``, then e.g. ``shift (2, 2) px``, ``flip``, ``rotate 10°``,
-    ``contrast ×1.1`` over ``brightness +0.05`` (two lines), then ``random``. Values are
+    ``contrast ×1.1`` over ``brightness +0.05`` (two lines), ``erase``, then ``random``. Values are
     ``(N, H, W)``, and ``(n_variants, N, H, W)`` for ``random``.
     """
     n = len(images)
@@ -198,6 +252,9 @@ def augmentation_examples(
         examples[f"rotate {degrees:g}°"] = rotate(images, np.full(n, degrees))
     if c or b:
         examples[f"contrast ×{1 + c:g}\nbrightness {b:+g}"] = adjust(images, np.full(n, 1 + c), np.full(n, b))
+    if config.erase:
+        rectangles = erasing_rectangles(rng, n, images.shape[2:], 1.0, config.erase_area)
+        examples["erase"] = erase(images, *rectangles, rng.uniform(LOW, HIGH, size=images.shape).astype(images.dtype))
     switched_on = dataclasses.replace(config, enabled=True)
     examples["random"] = np.stack([augment_batch(images, rng, switched_on) for _ in range(n_variants)])
     return {name: value[..., 0, :, :] for name, value in examples.items()}

@@ -50,6 +50,10 @@ class NumpyBackend:
             self.center = CenterLoss(NUM_CLASSES, embedding_size(self.model), alpha=params.center_loss_alpha)
             self.center.load_state_dict(unprefixed("center", state))
         self.optimizer = make_optimizer(optim, list(self.model.parameters()), params)
+        self.ema: Classifier | None = None
+        if params.ema > 0:
+            self.ema = build_numpy(get_spec(params.model, params.width), rng=placeholder())
+            self.ema.load_state_dict(unprefixed("model", state))
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
         """One step on a batch: (cross-entropy, center loss, correct predictions)."""
@@ -66,28 +70,35 @@ class NumpyBackend:
             self.center.update_centers()
         self.model.features.backward(grad)
         self.optimizer.step()
+        if self.ema is not None:
+            update_average(self.ema.state_dict(), self.model.state_dict(), self.params.ema)
         return loss, center_loss, int((logits.argmax(1) == y).sum())
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy in eval mode (running BatchNorm statistics)."""
-        self.model.eval()
+        """Mean cross-entropy and accuracy in eval mode (running BatchNorm statistics), of the
+        averaged weights when ``ema`` is on."""
+        model = self.model if self.ema is None else self.ema
+        model.eval()
         criterion = CrossEntropyLoss()
         loss_sum, correct = 0.0, 0
         for start in range(0, len(y), EVAL_BATCH):
             xb, yb = np.ascontiguousarray(x[start : start + EVAL_BATCH]), y[start : start + EVAL_BATCH]
-            logits = self.model(xb)
+            logits = model(xb)
             loss_sum += criterion(logits, yb) * len(yb)
             correct += int((logits.argmax(1) == yb).sum())
         return loss_sum / len(y), correct / len(y)
 
     def model_state(self) -> dict[str, np.ndarray]:
-        return dict(self.model.state_dict())
+        """The weights to keep: the averaged ones when ``ema`` is on."""
+        return dict((self.model if self.ema is None else self.ema).state_dict())
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = prefixed("model", self.model.state_dict())
         state.update(prefixed("optimizer", self.optimizer.state_dict()))
         if self.center is not None:
             state.update(prefixed("center", self.center.state_dict()))
+        if self.ema is not None:
+            state.update(prefixed("ema", self.ema.state_dict()))
         return {key: np.array(value, copy=True) for key, value in state.items()}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
@@ -95,3 +106,20 @@ class NumpyBackend:
         self.optimizer.load_state_dict(unprefixed("optimizer", state))
         if self.center is not None:
             self.center.load_state_dict(unprefixed("center", state))
+        if self.ema is not None:
+            self.ema.load_state_dict(unprefixed("ema", state))
+
+
+def update_average(average: Mapping[str, np.ndarray], live: Mapping[str, np.ndarray], decay: float) -> None:
+    """One step of the exponential moving average, in place: ``a += (w - a) * (1 - decay)``, the
+    same as ``a = decay * a + (1 - decay) * w``.
+
+    Every floating-point entry is averaged, BatchNorm's running statistics included: they describe
+    the live weights of the last few steps, and averaging them over the same window as the weights
+    keeps them matched to the averaged network. Counters (``num_batches_tracked``) are copied.
+    """
+    for name, a in average.items():
+        if np.issubdtype(a.dtype, np.floating):
+            a += (live[name] - a) * (1 - decay)
+        else:
+            a[...] = live[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Mapping
@@ -49,6 +50,9 @@ class TorchBackend:
             self.center.centers.copy_(torch.from_numpy(centers))
             self.center.to(self.device)
         self.optimizer = make_optimizer(torch.optim, self.model.parameters(), params)
+        self.ema: nn.Module | None = None
+        if params.ema > 0:
+            self.ema = copy.deepcopy(self.model).requires_grad_(False)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, non_blocking=True)
@@ -70,29 +74,36 @@ class TorchBackend:
         if self.center is not None:
             self.center.update_centers(embedding.detach(), yb)
         self.optimizer.step()
+        if self.ema is not None:
+            update_average(self.ema.state_dict(), self.model.state_dict(), self.params.ema)
         correct = int((logits.argmax(1) == yb).sum())
         return loss.item(), center_loss.item(), correct
 
     @torch.no_grad()
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy in eval mode (running BatchNorm statistics)."""
-        self.model.eval()
+        """Mean cross-entropy and accuracy in eval mode (running BatchNorm statistics), of the
+        averaged weights when ``ema`` is on."""
+        model = self.model if self.ema is None else self.ema
+        model.eval()
         loss_sum, correct = 0.0, 0
         for start in range(0, len(y), EVAL_BATCH):
             xb, yb = self._tensor(x[start : start + EVAL_BATCH]), self._tensor(y[start : start + EVAL_BATCH])
-            logits = self.model(xb)
+            logits = model(xb)
             loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
             correct += int((logits.argmax(1) == yb).sum())
         return loss_sum / len(y), correct / len(y)
 
     def model_state(self) -> dict[str, np.ndarray]:
-        return torch_to_numpy_state(self.model)
+        """The weights to keep: the averaged ones when ``ema`` is on."""
+        return torch_to_numpy_state(self.model if self.ema is None else self.ema)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = prefixed("model", torch_to_numpy_state(self.model))
         state.update(prefixed("optimizer", _flatten_optimizer(self.optimizer.state_dict())))
         if self.center is not None:
             state["center/centers"] = self.center.centers.cpu().numpy().copy()
+        if self.ema is not None:
+            state.update(prefixed("ema", torch_to_numpy_state(self.ema)))
         return state
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
@@ -100,6 +111,19 @@ class TorchBackend:
         self.optimizer.load_state_dict(_unflatten_optimizer(unprefixed("optimizer", state)))
         if self.center is not None:
             self.center.centers.copy_(torch.from_numpy(state["center/centers"]))
+        if self.ema is not None:
+            load_numpy_state(self.ema, unprefixed("ema", state))
+
+
+@torch.no_grad()
+def update_average(average: Mapping[str, torch.Tensor], live: Mapping[str, torch.Tensor], decay: float) -> None:
+    """``numpy_backend.update_average`` in PyTorch, operation for operation: ``a += (w - a) * (1 - decay)``
+    on every floating-point entry (BatchNorm's running statistics included), counters copied."""
+    for name, a in average.items():
+        if a.is_floating_point():
+            a += (live[name] - a) * (1 - decay)
+        else:
+            a.copy_(live[name])
 
 
 def _flatten_optimizer(state: dict) -> dict[str, np.ndarray]:
