@@ -1,5 +1,6 @@
 """Stages train_numpy and train_torch: one model per framework, same data, loop and parameters."""
 
+import os
 from pathlib import Path
 
 import click
@@ -23,19 +24,23 @@ PathOption = click.Path(file_okay=False, path_type=Path)
 )
 @click.option(
     "--checkpoints",
-    default="checkpoints",
-    show_default=True,
     type=PathOption,
-    help="Where the per-epoch checkpoint lives until the run finishes.",
+    help="Where the per-epoch checkpoint lives until the run finishes [default: checkpoints, in the repository].",
 )
 def main(
-    framework: str, params_path: str, prepared: Path, split_dir: Path, models: Path, live: Path, checkpoints: Path
+    framework: str,
+    params_path: str,
+    prepared: Path,
+    split_dir: Path,
+    models: Path,
+    live: Path,
+    checkpoints: Path | None,
 ) -> None:
     """Train FRAMEWORK's model (numpy or torch). A run that was killed resumes from its last epoch."""
     outputs = Outputs(
         model=models / f"{framework}.npz",
         live_dir=live / framework,
-        checkpoint=checkpoints / f"{framework}.npz",
+        checkpoint=checkpoint_path(checkpoints, framework),
     )
     with user_errors(f"train_{framework}", RESTORE.format(stage=f"train_{framework}")):
         summary = train(framework, load_params(params_path), prepared, split_dir, outputs)
@@ -43,6 +48,23 @@ def main(
         f"{framework}: best validation accuracy {100 * summary['best_val_acc']:.2f}% at epoch "
         f"{summary['best_epoch']}, final {100 * summary['final_val_acc']:.2f}%; model in {outputs.model}"
     )
+
+
+def checkpoint_path(folder: Path | None, framework: str) -> Path:
+    """The checkpoint file of this run, in a place that outlives a queued experiment's temporary copy.
+
+    A queued ``dvc exp run`` trains in a temporary copy of the repository that is deleted when the
+    run ends or dies; DVC tells its stages the real repository (``DVC_ROOT``) and the experiment's
+    name (``DVC_EXP_NAME``), so the checkpoint goes to the real repository's ``checkpoints/``, named
+    by the experiment so that parallel runs never share one. Running the experiment again resumes it.
+    """
+    if folder is not None:
+        return folder / f"{framework}.npz"
+    root = Path(os.environ.get("DVC_ROOT", "."))
+    name = os.environ.get("DVC_EXP_NAME")
+    if name and root.resolve() != Path.cwd().resolve():
+        return root / "checkpoints" / f"{name}-{framework}.npz"
+    return Path("checkpoints") / f"{framework}.npz"
 
 
 if __name__ == "__main__":
