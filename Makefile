@@ -27,13 +27,14 @@ test: $(INSTALLED)
 	python -m pytest
 
 # `make preset-lab2023` runs a preset of experiments.yaml as a named DVC experiment;
-# `make series-report001 JOBS=2` queues a whole ablation series and writes its table.
-# QUICK=1 runs either on a subset for two epochs.
+# `make series-report001 JOBS=2` runs the rows of an ablation series not yet finished and writes its table.
+# QUICK=1 runs either on a subset for two epochs; FORCE=1 reruns finished rows; ROWS=a,b runs only those rows.
 preset-%: $(INSTALLED)
 	python -m lablib.experiments preset $* $(if $(QUICK),--quick)
 
 series-%: $(INSTALLED)
-	python -m lablib.experiments series $* --jobs $(JOBS) $(if $(QUICK),--quick)
+	python -m lablib.experiments series $* --jobs $(JOBS) $(if $(QUICK),--quick) $(if $(FORCE),--force) \
+		$(if $(ROWS),--rows $(ROWS))
 
 bench: $(INSTALLED)
 	python -m benchmarks.speed

@@ -1,61 +1,133 @@
-"""Experiments end to end: a two-row series on DVC's queue with two workers, its table, and sharing
-the cache through the DVC remote."""
+"""Experiments end to end: series on DVC's queue (run again, forced, killed and resumed, NumPy only),
+their tables, sharing the cache through the DVC remote, and one series run by two machines."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import psutil
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from lablib.experiments import main, queue_status, series_rows, thread_share
 from tests.pipeline.conftest import Workspace
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
+TINY = {"model": "lab2023_cnn", "width": 4, "batch_size": 20, "sampling": "shuffle"}
+# Two epochs of batch 1 on 2,000 images: an epoch lasts long enough to be interrupted in.
+SLOW_ROW = {"batch_size": 1, "data.subset": 2000, "epochs": 3}
 SERIES = {
-    "presets": {"tiny": {"model": "lab2023_cnn", "width": 4, "batch_size": 20, "sampling": "shuffle"}},
+    "presets": {"tiny": TINY, "tiny_numpy": {**TINY, "targets": ["evaluate_numpy"]}},
     "quick": {"data.subset": 200, "data.val_per_class": 10, "epochs": 1, "evaluate.feature_samples": 50},
-    "series": {"lrs": {"preset": "tiny", "rows": {"small": {"lr": 0.001}, "large": {"lr": 0.02}}}},
+    "series": {
+        "lrs": {"preset": "tiny", "rows": {"small": {"lr": 0.001}, "large": {"lr": 0.02}}},
+        "resume": {"preset": "tiny_numpy", "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
+        "resume_ref": {"preset": "tiny_numpy", "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
+    },
 }
+ACCURACY = ["row", "numpy val acc %", "numpy test acc %"]
+
+
+def experiments(ws: Workspace, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return ws.run("python", "-m", "lablib.experiments", "--config", "series.yaml", *args, check=check)
+
+
+def run_series(ws: Workspace, name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return experiments(ws, "series", name, "--poll-seconds", "1", "--out", "tables", *args, check=check)
+
+
+def exp_revs(ws: Workspace) -> dict[str, str]:
+    """Experiment name -> commit of every finished experiment of HEAD."""
+    shown = json.loads(ws.run("dvc", "exp", "show", "--json").stdout)
+    return {
+        exp["name"]: exp["revs"][0]["rev"]
+        for commit in shown
+        for exp in commit.get("experiments") or []
+        if (exp.get("executor") or {}).get("state") in (None, "success")
+    }
 
 
 @pytest.fixture(scope="module")
 def repo(workspace_factory):
-    ws = workspace_factory({"model": "lab2023_cnn", "width": 4, "batch_size": 20, "epochs": 1})
+    ws = workspace_factory({**TINY, "epochs": 1})
     (ws.root / "series.yaml").write_text(yaml.safe_dump(SERIES, sort_keys=False))
     ws.run("dvc", "repro")
     ws.commit("baseline")
     return ws
 
 
-def test_series_runs_on_the_queue_and_tables_each_row(repo):
-    result = repo.run(
-        "python",
-        "-m",
-        "lablib.experiments",
-        "--config",
-        "series.yaml",
-        "series",
-        "lrs",
-        "--jobs",
-        "2",
-        "--quick",
-        "--out",
-        "tables",
+def test_queue_status_is_read_by_task_id():
+    text = (
+        "Task     Name    Created       Status\n"
+        "3b1bc5f  a1      09:19 PM      Running\n"
+        "0f1e2d3  a1      Oct 01, 2024  Success\n"
+        "9a8b7c6          09:20 PM      Queued\n\n"
+        "Worker status: 1 active, 1 idle\n"
     )
+    assert queue_status(text) == ({"3b1bc5f": "Running", "0f1e2d3": "Success", "9a8b7c6": "Queued"}, 2)
+    assert queue_status("No experiment tasks in the queue.\n\nWorker status: 0 active, 0 idle\n") == ({}, 0)
+
+
+def test_targets_come_from_the_row_the_series_or_the_preset():
+    config = {
+        "presets": {"p": {"lr": 0.1, "targets": ["train_numpy"]}},
+        "quick": {"epochs": 1},
+        "series": {
+            "s": {"preset": "p", "rows": {"a": {}, "b": {"targets": ["evaluate_torch"], "width": 8}}},
+            "t": {"preset": "p", "targets": [], "rows": {"c": {}}},
+        },
+    }
+    a, b = series_rows(config, "s", quick=True)
+    assert (a.name, a.targets, dict(a.settings)) == ("s-a-quick", ("train_numpy",), {"lr": 0.1, "epochs": 1})
+    assert (b.targets, dict(b.overrides)) == (("evaluate_torch",), {"width": 8})
+    assert series_rows(config, "t", quick=False)[0].targets == ()
+    with pytest.raises(Exception, match="series s has no row 'z'; rows: a, b"):
+        series_rows(config, "s", quick=False, only=["z"])
+
+
+@slow
+def test_series_runs_on_the_queue_and_tables_each_row(repo):
+    result = run_series(repo, "lrs", "--jobs", "2", "--quick")
     table = pd.read_csv(repo.root / "tables/lrs-quick.csv")
     assert table["row"].tolist() == ["small", "large"]
     assert table["overrides"].tolist() == ["lr=0.001", "lr=0.02"]
-    for column in ("numpy val acc %", "torch val acc %"):
+    assert table["jobs"].tolist() == [2, 2] and (table["threads per job"] == thread_share(2)).all()
+    for column in ("numpy val acc %", "torch val acc %", "numpy test acc %", "torch test acc %"):
         assert table[column].between(0, 100).all(), result.stdout
-    assert "lrs-small-quick" in (repo.root / "tables/lrs-quick.md").read_text() or "small" in result.stdout
-    shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
-    names = {rev.get("name") for commit in shown for exp in commit.get("experiments") or [] for rev in exp["revs"]}
-    assert {"lrs-small-quick", "lrs-large-quick"} <= names
+    assert "targets" not in table, "a series of whole-pipeline rows needs no targets column"
+    assert {"lrs-small-quick", "lrs-large-quick"} <= exp_revs(repo).keys()
 
 
+@slow
+def test_series_run_again_keeps_finished_rows(repo):
+    before = exp_revs(repo)
+    table = (repo.root / "tables/lrs-quick.md").read_text()
+    result = run_series(repo, "lrs", "--jobs", "2", "--quick")
+    assert "lrs-small-quick: finished earlier with the same parameters and targets; kept" in result.stdout
+    assert "lrs-large-quick: finished earlier" in result.stdout
+    assert exp_revs(repo) == before
+    assert (repo.root / "tables/lrs-quick.md").read_text() == table
+
+
+@slow
+def test_force_reruns_the_rows_even_when_finished(repo):
+    before = exp_revs(repo)
+    run_series(repo, "lrs", "--quick", "--force", "--rows", "small")
+    after = exp_revs(repo)
+    assert after["lrs-small-quick"] != before["lrs-small-quick"], "the forced row was not run again"
+    assert after["lrs-large-quick"] == before["lrs-large-quick"], "a row that was not chosen ran"
+
+
+@slow
 def test_applied_experiment_reproduces_its_metrics(repo):
     table = pd.read_csv(repo.root / "tables/lrs-quick.csv")
     repo.run("dvc", "exp", "apply", "lrs-large-quick")
@@ -65,6 +137,58 @@ def test_applied_experiment_reproduces_its_metrics(repo):
     assert "up to date" in status.stdout, status.stdout
 
 
+def _kill_worker_in_second_epoch(ws: Workspace, runner: subprocess.Popen[str], checkpoint: Path) -> dict[str, str]:
+    """Wait until the row behind ``checkpoint`` finished its first epoch, then kill its queue worker outright."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and runner.poll() is None:
+        if checkpoint.exists() and json.loads(str(np.load(checkpoint)["meta"][()]))["epoch"] == 1:
+            for process in psutil.process_iter(["cmdline"]):
+                try:
+                    if "stages.train" in (process.info["cmdline"] or []) and process.environ().get("DVC_ROOT") == str(
+                        ws.root
+                    ):
+                        env = process.environ()
+                        os.killpg(os.getpgid(process.pid), signal.SIGKILL)
+                        return env
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+        time.sleep(0.05)
+    raise AssertionError(f"the second row never reached its second epoch:\n{runner.communicate()[0]}")
+
+
+@slow
+def test_killed_series_resumes_where_it_stopped(repo):
+    checkpoint = repo.root / "checkpoints/resume-slow-numpy.npz"
+    runner = subprocess.Popen(
+        ["python", "-m", "lablib.experiments", "--config", "series.yaml", "series", "resume", "--poll-seconds", "1"],
+        cwd=repo.root,
+        env=repo.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker_env = _kill_worker_in_second_epoch(repo, runner, checkpoint)
+    assert worker_env["OMP_NUM_THREADS"] == worker_env["OPENBLAS_NUM_THREADS"] == str(thread_share(1))
+    output = runner.communicate(timeout=600)[0]
+    assert runner.returncode == 1 and "no DVC queue worker is alive, yet resume-slow (running)" in output, output
+    assert checkpoint.exists(), "the interrupted row's checkpoint did not survive its temporary copy"
+    first = exp_revs(repo)["resume-first"]
+
+    result = run_series(repo, "resume")
+    assert "resume-first: finished earlier" in result.stdout and exp_revs(repo)["resume-first"] == first
+    logs = [log.read_text() for log in (repo.root / ".dvc/tmp/exps/run").glob("*/*.out")]
+    assert any(f"numpy: resuming holdout at epoch 2 from {checkpoint}" in log for log in logs)
+    assert not checkpoint.exists()
+
+    run_series(repo, "resume_ref")
+    resumed = pd.read_csv(repo.root / "tables/resume.csv")
+    uninterrupted = pd.read_csv(repo.root / "tables/resume_ref.csv")
+    pd.testing.assert_frame_equal(resumed[ACCURACY], uninterrupted[ACCURACY])
+    assert not any(column.startswith("torch") for column in resumed), "a NumPy-only series shows PyTorch columns"
+    assert resumed["targets"].tolist() == ["evaluate_numpy", "evaluate_numpy"]
+
+
+@slow
 def test_push_and_pull_through_the_remote(repo, tmp_path):
     repo.run("dvc", "remote", "modify", "storage", "url", str(tmp_path / "remote"))
     repo.run("git", "init", "-q", "--bare", str(tmp_path / "origin.git"))
@@ -82,17 +206,51 @@ def test_push_and_pull_through_the_remote(repo, tmp_path):
     assert "up to date" in pulled.run("dvc", "status").stdout
     pulled.run("dvc", "exp", "pull", "origin", "-A")
     assert "lrs-small-quick" in pulled.run("dvc", "exp", "show", "--all-commits", "--json").stdout
+    repo.run("git", "remote", "remove", "origin")
 
 
+@slow
+def test_two_machines_run_one_series_and_a_third_tables_it(repo, tmp_path):
+    origin = tmp_path / "origin.git"
+    repo.run("dvc", "remote", "modify", "storage", "url", str(tmp_path / "remote"))
+    repo.commit("share through one remote")
+    repo.run("git", "init", "-q", "--bare", str(origin))
+    repo.run("git", "push", "-q", str(origin), "main")
+    machines = {}
+    for machine in ("a", "b", "c"):
+        repo.run("git", "clone", "-q", "-b", "main", str(origin), str(tmp_path / machine))
+        machines[machine] = Workspace(tmp_path / machine, Path(repo.env["FASHION_MNIST_DIR"]))
+    for machine, row in (("a", "small"), ("b", "large")):
+        run_series(machines[machine], "lrs", "--quick", "--rows", row)
+        machines[machine].run("dvc", "exp", "push", "origin", f"lrs-{row}-quick")
+
+    third = machines["c"]
+    third.run("dvc", "exp", "pull", "origin")
+    result = experiments(third, "table", "lrs", "--quick", "--out", "tables")
+    table = pd.read_csv(third.root / "tables/lrs-quick.csv")
+    assert table["row"].tolist() == ["small", "large"] and table["numpy val acc %"].notna().all(), result.stdout
+    ran = {**exp_revs(machines["a"]), **exp_revs(machines["b"])}
+    assert exp_revs(third) == ran, "the table's experiments are not the commits the two machines made"
+    assert not (third.root / "models/numpy.npz").exists()
+    third.run("dvc", "exp", "apply", "lrs-large-quick")
+    assert (third.root / "models/numpy.npz").exists(), "the experiment's outputs did not come from the DVC remote"
+
+
+@slow
 def test_preset_runs_as_a_named_experiment(repo):
-    repo.run("python", "-m", "lablib.experiments", "--config", "series.yaml", "preset", "tiny", "--quick")
-    shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
-    names = {rev.get("name") for commit in shown for exp in commit.get("experiments") or [] for rev in exp["revs"]}
-    assert "tiny-quick" in names
+    experiments(repo, "preset", "tiny", "--quick")
+    assert "tiny-quick" in exp_revs(repo)
 
 
-def test_unknown_preset_and_series_are_named(repo):
-    result = repo.run("python", "-m", "lablib.experiments", "--config", "series.yaml", "preset", "nope", check=False)
-    assert result.returncode == 1 and "no preset 'nope'; presets: tiny" in result.stderr
-    result = repo.run("python", "-m", "lablib.experiments", "--config", "series.yaml", "series", "nope", check=False)
-    assert result.returncode == 1 and "no series 'nope'; series: lrs" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["preset", "nope"], "no preset 'nope'; presets: tiny, tiny_numpy"),
+        (["series", "nope"], "no series 'nope'; series: lrs, resume, resume_ref"),
+        (["series", "lrs", "--rows", "small,huge"], "series lrs has no row 'huge'; rows: small, large"),
+    ],
+)
+def test_unknown_preset_series_and_row_are_named(tmp_path, args, message):
+    (tmp_path / "series.yaml").write_text(yaml.safe_dump(SERIES, sort_keys=False))
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "series.yaml"), *args])
+    assert result.exit_code == 1 and message in result.output
