@@ -78,6 +78,9 @@ def for_blocks(fn: Callable[[slice], object], length: int, elements: int) -> Non
     Each call must write only its own block of the outputs.
     """
     global _pool
+    if elements <= BLOCK_ELEMENTS:  # one block: no slicing or scheduling at all (batch 1)
+        fn(slice(0, length))
+        return
     slices = blocks(length, elements)
     workers = min(_num_threads, len(slices)) if elements >= POOL_ELEMENTS else 1
     if workers == 1:
@@ -117,6 +120,9 @@ def outer_axis(x: np.ndarray) -> int:
 
 def copyto(dst: np.ndarray, src: np.ndarray) -> None:
     """``dst[...] = src`` (same shapes), in blocks along the first axis with enough entries to share out."""
+    if dst.size <= BLOCK_ELEMENTS:
+        dst[...] = src
+        return
     axis = next((i for i, n in enumerate(dst.shape) if n >= 8), 0)
     index = (slice(None),) * axis
 
