@@ -1,24 +1,46 @@
-"""The report of a fake run: the figures are real PNGs, the text names them and holds the run's numbers."""
+"""The report of a fake run in the pipeline's evaluation layout: the figures are real PNGs, every figure and
+table is numbered in the order it appears, and the text holds the run's numbers beside the course reports'."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 from matplotlib.image import imread
 
-from lablib.data.fashion_mnist import CLASS_NAMES, FILES
-from lablib.report import FIGURES, RunPaths, feature_map, load_run, render_markdown
+from lablib.data.fashion_mnist import CLASS_NAMES, FILES, NUM_CLASSES
+from lablib.evaluate import classification_metrics, write_predictions
+from lablib.params import FRAMEWORKS
+from lablib.report import FIGURES, RunPaths, load_run
+from lablib.report.analysis import tsne_map
+from lablib.report.contents import CONTENTS, Entry, Numbering
+from lablib.report.text import render_markdown
 from stages.report import main as report_main
-from tests.test_evaluate import FAKE_TRAIN, make_fake_run, run_evaluate
+from tests.test_evaluate import FAKE_TRAIN, FEATURE_SAMPLES, REPO, make_fake_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXPERIMENT_TABLE = "### Series lr\n\n| row | numpy val acc % |\n| --- | ---: |\n| lr-0.01 | 88.12 |\n"
+# Accuracy of each framework's fake predictions; the cross-evaluation of the fake compare stage.
+FAKE_ACCURACY = {"numpy": 0.8, "torch": 0.86}
+FAKE_CROSS = {
+    "numpy_weights": {"numpy_acc": 0.8, "torch_acc": 0.8, "agreement": 1.0, "max_abs_logit_diff": 2.1e-6},
+    "torch_weights": {"numpy_acc": 0.86, "torch_acc": 0.8593, "agreement": 0.9993, "max_abs_logit_diff": 3.4e-6},
+    "min_agreement": 0.9993,
+    "trained_models_agreement": 0.7712,
+}
+# This project's run of report 001's Table 1, NumPy only, as `python -m lablib.experiments table` writes it.
+SERIES_VAL = {"baseline": 88.41, "step_lr": 89.02, "kfold": 91.3, "shuffle_16": 91.87, "width20_30": 92.5}
+SERIES_TEST = {"baseline": 88.12, "step_lr": 88.9, "kfold": 89.45, "shuffle_16": 89.61, "width20_30": 89.88}
 
 
 def paths(root: Path) -> RunPaths:
@@ -29,22 +51,70 @@ def paths(root: Path) -> RunPaths:
         live=root / "dvclive",
         evaluation=root / "evaluation",
         experiments=root / "reports/experiments",
+        config=root / "experiments.yaml",
     )
 
 
 def run_report(root: Path):
     p = paths(root)
     args = ["--params", p.params, "--prepared", p.prepared, "--raw", p.raw, "--live", p.live]
-    args += ["--evaluation", p.evaluation, "--experiments", p.experiments, "--out", root / "reports"]
+    args += ["--evaluation", p.evaluation, "--experiments", p.experiments, "--config", p.config]
+    args += ["--out", root / "reports"]
     return CliRunner().invoke(report_main, [str(arg) for arg in args])
+
+
+def write_evaluation(root: Path) -> None:
+    """What evaluate_numpy, evaluate_torch and compare write (layout.md): per framework metrics.json,
+    confusion.csv and features.npz, and cross.json. Predictions are right with each framework's
+    :data:`FAKE_ACCURACY`; features are class centres plus noise, for a stratified sample."""
+    rng = np.random.default_rng(1)
+    labels = np.load(root / "data/prepared/test_labels.npy")
+    sample = np.sort(np.concatenate([np.flatnonzero(labels == c)[: FEATURE_SAMPLES // NUM_CLASSES] for c in range(10)]))
+    centres = rng.normal(0, 1, (NUM_CLASSES, 256))
+    for fw in FRAMEWORKS:
+        folder = root / "evaluation" / fw
+        folder.mkdir(parents=True)
+        wrong = (labels + rng.integers(1, NUM_CLASSES, len(labels))) % NUM_CLASSES
+        predictions = np.where(rng.random(len(labels)) < FAKE_ACCURACY[fw], labels, wrong)
+        logits = np.eye(NUM_CLASSES)[predictions] * 3 + rng.normal(0, 0.1, (len(labels), NUM_CLASSES))
+        metrics = {**classification_metrics(logits, labels), "test_images": len(labels)}
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_predictions(folder / "confusion.csv", labels, predictions)
+        features = centres[labels[sample]] + rng.normal(0, 0.8, (len(sample), 256))
+        np.savez(folder / "features.npz", features=features.astype(np.float32), labels=labels[sample], index=sample)
+    (root / "evaluation/cross.json").write_text(json.dumps(FAKE_CROSS, indent=2))
+
+
+def write_series(folder: Path, stem: str = "report001") -> None:
+    """A NumPy-only table of series report001 with the columns the series writes (none for PyTorch)."""
+    rows = [
+        {
+            "row": row,
+            "overrides": "(preset)",
+            "targets": "evaluate_numpy",
+            "jobs": 2,
+            "threads per job": 1,
+            "numpy val acc %": SERIES_VAL[row],
+            "numpy test acc %": SERIES_TEST[row],
+            "numpy s/epoch": 12.5,
+            "report %": 90.0,
+        }
+        for row in SERIES_VAL
+    ]
+    table = pd.DataFrame(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / f"{stem}.csv", index=False)
+    (folder / f"{stem}.md").write_text(f"### Series {stem}\n\n{table.to_markdown(index=False, floatfmt='.2f')}\n")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     root = make_fake_run(tmp_path_factory.mktemp("fake") / "repo")
-    assert run_evaluate(root).exit_code == 0
+    shutil.copy2(REPO / "experiments.yaml", root / "experiments.yaml")
+    write_evaluation(root)
     (root / "reports/experiments").mkdir(parents=True)
     (root / "reports/experiments/lr.md").write_text(EXPERIMENT_TABLE)
+    write_series(root / "reports/experiments")
     result = run_report(root)
     assert result.exit_code == 0, result.output
     return root
@@ -53,6 +123,12 @@ def run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def report(run) -> str:
     return (run / "reports/report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def loaded(run):
+    run_inputs = load_run(paths(run))
+    return run_inputs, tsne_map(run_inputs.features, run_inputs.feature_labels, seed=0)
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES.values()))
@@ -67,38 +143,88 @@ def test_every_figure_is_a_sensible_non_blank_png(run, name):
     assert pixels[..., :3].std() > 0.05, f"{name} looks blank"
 
 
-def test_report_names_every_figure(report):
-    for name in FIGURES.values():
-        assert f"](figures/{name})" in report
-    assert report.count("*Figure ") == len(FIGURES)
+def captions(report: str) -> dict[str, list[tuple[int, str]]]:
+    """Per kind, the (number, caption) of every numbered figure and table, in order of appearance."""
+    found: dict[str, list[tuple[int, str]]] = {"Figure": [], "Table": []}
+    for kind, n, caption in re.findall(r"^\*(Figure|Table) (\d+): (.+)\*$", report, flags=re.MULTILINE):
+        found[kind].append((int(n), caption))
+    return found
 
 
-def table_after(report: str, caption: str) -> list[str]:
-    """The rows of the Markdown table that follows ``caption``."""
-    lines = report[report.index(caption) :].splitlines()[2:]
-    return lines[2 : next(i for i, line in enumerate(lines) if not line.startswith("|"))]
+def test_every_figure_and_table_appears_once_numbered_in_order(report):
+    found = captions(report)
+    tables = [entry for entry in CONTENTS if entry.kind == "Table"]
+    assert [n for n, _ in found["Figure"]] == list(range(1, len(FIGURES) + 1))
+    assert [n for n, _ in found["Table"]] == list(range(1, len(tables) + 1))
+    for key, name in FIGURES.items():
+        number = Numbering(included=["report001"])[key]
+        assert report.count(f"](figures/{name})") == 1
+        assert f"![{number}: " in report and report.index(f"![{number}: ") < report.index(f"](figures/{name})")
+
+
+def test_cross_references_name_the_right_figure_and_table(report):
+    number = {caption: f"{kind} {n}" for kind, entries in captions(report).items() for n, caption in entries}
+    samples = number["the first eight training images of each class"]
+    layers = number["layers, parameters and shapes (report 000, Table 1)."]
+    lr = number["the learning rate at the start of each epoch, as logged during training"]
+    tsne = next(label for caption, label in number.items() if caption.startswith("t-SNE map"))
+    assert f"{samples} shows why the task is not trivial" in report
+    assert f"parameters, {layers})" in report
+    assert f"{lr} plots the rate the training loop actually used" in report
+    assert f"the center loss acts on and {tsne} maps" in report
+    for reference in re.findall(r"(?<![*!\[(])\b(?:Figure|Table) \d+\b", report):
+        assert reference in number.values(), f"{reference} is cited but no such caption exists"
+
+
+def test_numbering_follows_the_one_list():
+    numbering = Numbering()
+    assert numbering["results"] == "Table 1" and numbering["samples"] == "Figure 1" and numbering["tsne"] == "Figure 7"
+    with pytest.raises(KeyError):
+        numbering["report001"]
+    assert Numbering(included=["report001"])["report001"] == "Table 7"
+    inserted = list(CONTENTS)
+    inserted.insert(1, Entry("Figure", "new"))
+    renumbered = Numbering(contents=inserted)
+    assert renumbered["new"] == "Figure 1" and renumbered["samples"] == "Figure 2" and renumbered["tsne"] == "Figure 8"
+    assert renumbered.figure("new", "a caption").endswith("*Figure 1: a caption*")
 
 
 def test_results_table_holds_the_runs_numbers(run, report):
-    evaluation = {fw: json.loads((run / f"evaluation/{fw}/metrics.json").read_text()) for fw in ("numpy", "torch")}
-    rows = {row.split("|")[1].strip(): row for row in table_after(report, "*Table 1:")}
+    rows = {row.split("|")[1].strip(): row for row in table_after(report, "validation and test accuracy, and speed")}
     assert set(rows) == {"NumPy", "PyTorch"}
     for framework, name in (("numpy", "NumPy"), ("torch", "PyTorch")):
+        evaluation = json.loads((run / f"evaluation/{framework}/metrics.json").read_text())
         fake, row = FAKE_TRAIN[framework], rows[name]
         best, final = f"{100 * fake['best_val_acc']:.2f} %", f"{100 * fake['final_val_acc']:.2f} %"
         assert f"| {best} | {fake['best_epoch']} | {final} |" in row
-        assert f"| {100 * evaluation[framework]['test_acc']:.2f} % |" in row
+        assert f"| {100 * evaluation['test_acc']:.2f} % |" in row
     assert "| 41.7 |" in rows["NumPy"] and "| 3.21 |" in rows["PyTorch"]
+
+
+def table_after(report: str, caption: str) -> list[str]:
+    """The rows of the Markdown table whose caption contains ``caption``."""
+    lines = report[report.index(caption) :].splitlines()[2:]
+    return lines[2 : next(i for i, line in enumerate(lines) if not line.startswith("|"))]
 
 
 def test_summary_table_cross_evaluation_and_per_class(run, report):
     assert "| Conv2d | 320 | (1, 28, 28) | (32, 28, 28) |" in report
     assert "| Linear | 4,195,328 | (4096) | (1024) |" in report
     assert "| **Total** | **4,866,058** | | |" in report
-    agreement = json.loads((run / "evaluation/cross.json").read_text())["numpy_weights"]["agreement"]
-    assert "| trained with NumPy (`models/numpy.npz`) | " in report and f"{100 * agreement:.2f} %" in report
+    assert "| trained with PyTorch (`models/torch.npz`) | 86.00 % | 85.93 % | 99.93 % | 3.4e-06 |" in report
+    assert "predict the same class for 99.93 % of the test images" in report
+    assert "agree on 77.12 % of the images" in report
     shirt = json.loads((run / "evaluation/numpy/metrics.json").read_text())["per_class_acc"]["Shirt"]
     assert f"| 6: Shirt | {100 * shirt:.2f} % |" in report
+
+
+def test_confusion_figures_count_the_csv(loaded):
+    run_inputs, _ = loaded
+    for fw in FRAMEWORKS:
+        matrix = run_inputs.confusion[fw]
+        assert matrix.sum() == run_inputs.test_images
+        per_class = np.diag(matrix) / matrix.sum(axis=1)
+        np.testing.assert_allclose(per_class, [run_inputs.evaluation[fw]["per_class_acc"][c] for c in CLASS_NAMES])
 
 
 def test_provenance_parameters_and_experiments(report):
@@ -106,39 +232,105 @@ def test_provenance_parameters_and_experiments(report):
         assert f"| `{name}` | `{entry.sha256}` | matches |" in report
     assert "Debian's package dataset-fashion-mnist" in report
     assert "```yaml\n" in report and "feature_samples: 100" in report and "epochs: 3" in report
-    assert "## 9 Experiments" in report and "| lr-0.01 | 88.12 |" in report
+    headings = re.findall(r"^## (.+)$", report, flags=re.MULTILINE)
+    assert headings[-3:] == ["9 Parameters of the run", "10 Experiments", "Reproducing"]
+    assert "### 2.3 Provenance" in report and "### 8.2 Report 001" in report
+    assert "| lr-0.01 | 88.12 |" in report
 
 
-def test_report_without_experiments_has_no_such_section(run, tmp_path):
+def test_report000_beside_this_run(run, report):
+    rows = {row.split("|")[1].strip(): row for row in table_after(report, "report 000's published results")}
+    assert (
+        "| 94.49 % (epoch 125) | 81.23 % (epoch 2) | 94.19 % (epoch 97) | 83.45 % (epoch 3) |"
+        in rows["Best validation accuracy (hold-out)"]
+    )
+    test = {fw: json.loads((run / f"evaluation/{fw}/metrics.json").read_text())["test_acc"] for fw in FRAMEWORKS}
+    assert (
+        f"| not reported | {100 * test['numpy']:.2f} % | not reported | {100 * test['torch']:.2f} % |"
+        in rows["Test accuracy"]
+    )
+    assert "| 237.2–240.9 | 41.7 | 2.00–2.60 | 3.21 |" in rows["Seconds per epoch"]
+    assert "| 200 | 3 | 200 | 3 |" in rows["Epochs"]
+    assert "| 250 | 250 | 500 | 250 |" in rows["Batch size"]
+    assert "multiplied by 0.5 every 10 epochs after epoch 100 | one cycle" in rows["Learning-rate schedule"]
+    assert "a learning rate of 0.001, multiplied by 0.5" in rows["Learning-rate schedule"]
+    assert "13.26 points below report 000's with NumPy" in report
+    assert "reports no test accuracy" in report
+
+
+def test_report001_row_by_row_with_each_measure_named(report):
+    header, *_ = report[report.index("report 001's Table 1 beside") :].splitlines()[2:3]
+    assert "PyTorch" not in header, "a NumPy-only series shows no PyTorch columns"
+    assert "Report 001 (leaderboard top-1)" in header and "NumPy official test acc." in header
+    rows = {row.split("|")[1].strip(): row for row in table_after(report, "report 001's Table 1 beside")}
+    reference = yaml.safe_load((REPO / "experiments.yaml").read_text())["series"]["report001"]["reference"]
+    assert list(rows) == list(reference) == list(SERIES_VAL)
+    assert [reference[row] for row in rows] == [88.83, 89.31, 89.79, 90.00, 90.17]
+    for row, line in rows.items():
+        measure = "hold-out" if row in ("baseline", "step_lr") else "rotating fold"
+        expected = f"| {reference[row]:.2f} % | {measure} | {SERIES_VAL[row]:.2f} % | {SERIES_TEST[row]:.2f} % |"
+        assert expected in line, line
+    assert "the accuracy on the official test images, the measure to compare" in report and "quick runs" not in report
+
+
+def test_report_without_experiments_has_no_such_section_and_one_table_less(run, tmp_path):
     root = tmp_path / "repo"
     shutil.copytree(run, root, ignore=shutil.ignore_patterns("reports"))
     loaded = load_run(paths(root))
-    assert loaded.experiments == {}
-    fmap = feature_map(loaded.features, loaded.feature_labels, seed=0)
-    text = render_markdown(replace(loaded, experiments={}), fmap)
-    assert "Experiments" not in text and "## 8 Parameters of the run" in text
+    assert loaded.experiments == {} and loaded.report001 is None
+    text = render_markdown(replace(loaded, experiments={}), tsne_map(loaded.features, loaded.feature_labels, seed=0))
+    assert "Experiments" not in text and "## 9 Parameters of the run" in text
+    tables = [n for n, _ in captions(text)["Table"]]
+    assert tables == list(range(1, len(CONTENTS) - len(FIGURES)))
+    assert "once the series `report001` has run" in text
 
 
-def test_feature_map_is_seeded_and_measures_neighbours(run):
-    loaded = load_run(paths(run))
-    features, labels = loaded.features[::2], loaded.feature_labels[::2]
-    first, second = (feature_map(features, labels, seed=0) for _ in range(2))
+def test_a_quick_series_table_is_used_and_said_to_be_quick(run, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(run, root, ignore=shutil.ignore_patterns("reports"))
+    write_series(root / "reports/experiments", "report001-quick")
+    loaded = load_run(paths(root))
+    assert loaded.report001.quick and loaded.report001.table.name == "report001-quick.md"
+    text = render_markdown(loaded, tsne_map(loaded.features, loaded.feature_labels, seed=0))
+    assert "These are quick runs" in text
+
+
+def test_feature_map_is_seeded_and_measures_neighbours(loaded):
+    run_inputs, _ = loaded
+    features, labels = run_inputs.features[::2], run_inputs.feature_labels[::2]
+    first, second = (tsne_map(features, labels, seed=0) for _ in range(2))
     np.testing.assert_array_equal(first.points, second.points)
     assert first.points.shape == (len(labels), 2)
     assert set(first.purity) == set(CLASS_NAMES) and all(0 <= v <= 1 for v in first.purity.values())
 
 
-def test_a_failed_report_leaves_the_previous_one_intact(run, tmp_path):
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("evaluation/torch/confusion.csv", "confusion.csv not found: run the evaluate_torch stage"),
+        ("evaluation/cross.json", "cross.json not found: run the compare stage"),
+        ("evaluation/numpy/features.npz", "features.npz not found: run the evaluate_numpy stage"),
+        ("experiments.yaml", "experiments.yaml not found"),
+    ],
+)
+def test_a_failed_report_names_its_input_and_leaves_the_previous_one_intact(run, tmp_path, missing, message):
     root = tmp_path / "repo"
     shutil.copytree(run, root)
     before = {path: path.read_bytes() for path in (root / "reports").rglob("*") if path.is_file()}
-    (root / "evaluation/torch/confusion.csv").unlink()
+    (root / missing).unlink()
     result = run_report(root)
     assert result.exit_code == 1
-    assert "torch/confusion.csv not found" in result.output and "Traceback" not in result.output
+    assert message in result.output and "Traceback" not in result.output
     after = {path: path.read_bytes() for path in (root / "reports").rglob("*") if path.is_file()}
     assert after == before
     assert not [p.name for p in (root / "reports").iterdir() if p.name.startswith(".")], "staging left behind"
+
+
+def test_the_report_imports_neither_torch_nor_the_training_code():
+    code = "import sys, stages.report; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'"
+    code += " or m.startswith(('lablib.train', 'lablib.optim', 'lablib.evaluate'))))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_stage_help():

@@ -18,6 +18,7 @@ PROJECT_FILES = (
     "lablib",
     "stages",
     "reports/experiments",
+    "experiments.yaml",
     "dvc.yaml",
     "params.yaml",
     ".dvcignore",

@@ -1,7 +1,8 @@
 """The report's figures, drawn with matplotlib's object API (no pyplot state, no display needed).
 
-Each function takes plain arrays and returns a :class:`~matplotlib.figure.Figure`; the report stage
-saves it. Images are ``(N, 28, 28)`` on the preprocessed [-0.5, 0.5] scale.
+Each ``plot_*`` function takes plain arrays and returns a :class:`~matplotlib.figure.Figure`;
+:func:`draw_figures` makes every figure of the report from the run. Images are ``(N, 28, 28)`` on the
+preprocessed [-0.5, 0.5] scale.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lablib.data.fashion_mnist import CLASS_NAMES
+from lablib.data.augment import augmentation_examples
+from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from lablib.params import FRAMEWORKS
+from lablib.report.analysis import FeatureMap
+from lablib.report.inputs import Run
+from lablib.rng import Stream, generator
 
 FRAMEWORK_LABELS = {"numpy": "NumPy", "torch": "PyTorch"}
 PIXEL_RANGE = {"cmap": "gray", "vmin": -0.5, "vmax": 0.5}
+AUGMENT_CLASSES = (0, 3, 7, 9)
 
 
 def _image_grid(fig: Figure, rows: int, cols: int) -> np.ndarray:
@@ -26,10 +33,10 @@ def _image_grid(fig: Figure, rows: int, cols: int) -> np.ndarray:
     return axes
 
 
-def sample_images(images: np.ndarray, labels: np.ndarray, per_class: int = 8) -> Figure:
+def plot_samples(images: np.ndarray, labels: np.ndarray, per_class: int = 8) -> Figure:
     """One row per class holding its first ``per_class`` images (report 000, Figure 1)."""
-    fig = Figure(figsize=(per_class * 0.9 + 1.6, 10 * 0.9 + 0.6), layout="constrained")
-    axes = _image_grid(fig, len(CLASS_NAMES), per_class)
+    fig = Figure(figsize=(per_class * 0.9 + 1.6, NUM_CLASSES * 0.9 + 0.6), layout="constrained")
+    axes = _image_grid(fig, NUM_CLASSES, per_class)
     for c, name in enumerate(CLASS_NAMES):
         for ax, index in zip(axes[c], np.flatnonzero(labels == c)[:per_class], strict=False):
             ax.imshow(images[index], **PIXEL_RANGE)
@@ -38,7 +45,7 @@ def sample_images(images: np.ndarray, labels: np.ndarray, per_class: int = 8) ->
     return fig
 
 
-def augmentation_examples(examples: Mapping[str, np.ndarray], row_labels: Sequence[str] = ()) -> Figure:
+def plot_augmentation(examples: Mapping[str, np.ndarray], row_labels: Sequence[str] = ()) -> Figure:
     """Each image (a row) as it is, under each transform, and under random draws (report 000, Figure 2).
 
     ``examples`` is :func:`lablib.data.augment.augmentation_examples`'s result: ``(N, 28, 28)`` per
@@ -59,7 +66,7 @@ def augmentation_examples(examples: Mapping[str, np.ndarray], row_labels: Sequen
     return fig
 
 
-def lr_schedule(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+def plot_lr_schedule(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
     """Learning rate at the start of each epoch, per framework (``{framework: (epochs, lr)}``)."""
     fig = Figure(figsize=(7, 3.8), layout="constrained")
     ax = fig.subplots()
@@ -75,7 +82,7 @@ def lr_schedule(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
     return fig
 
 
-def training_curves(histories: Mapping[str, Mapping[str, np.ndarray]], fold_length: int | None = None) -> Figure:
+def plot_training_curves(histories: Mapping[str, Mapping[str, np.ndarray]], fold_length: int | None = None) -> Figure:
     """Loss (top) and accuracy (bottom) per epoch, train and validation, one column per framework
     (report 000, Figures 7 and 9). Each history maps ``epoch``, ``train_loss``, ``val_loss``,
     ``train_acc`` and ``val_acc`` (fractions) to arrays. When several folds ran one after another,
@@ -114,7 +121,7 @@ def training_curves(histories: Mapping[str, Mapping[str, np.ndarray]], fold_leng
     return fig
 
 
-def confusion_matrix(matrix: np.ndarray, title: str, class_names: Sequence[str] = CLASS_NAMES) -> Figure:
+def plot_confusion(matrix: np.ndarray, title: str, class_names: Sequence[str] = CLASS_NAMES) -> Figure:
     """Counts per (true, predicted) class with the row's share as colour (report 000, Figure 6)."""
     matrix = np.asarray(matrix)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -135,11 +142,11 @@ def confusion_matrix(matrix: np.ndarray, title: str, class_names: Sequence[str] 
     return fig
 
 
-def feature_map(points: np.ndarray, labels: np.ndarray, title: str) -> Figure:
+def plot_feature_map(points: np.ndarray, labels: np.ndarray, title: str) -> Figure:
     """A 2-D embedding (t-SNE) of the features, one colour per class, with a legend (report 000, Figure 5)."""
     fig = Figure(figsize=(8.6, 6.6), layout="constrained")
     ax = fig.subplots()
-    colours = [f"C{c}" for c in range(len(CLASS_NAMES))]
+    colours = [f"C{c}" for c in range(NUM_CLASSES)]
     for c, name in enumerate(CLASS_NAMES):
         chosen = labels == c
         ax.scatter(points[chosen, 0], points[chosen, 1], s=7, color=colours[c], label=f"{c}: {name}", alpha=0.8)
@@ -150,3 +157,33 @@ def feature_map(points: np.ndarray, labels: np.ndarray, title: str) -> Figure:
     ax.set_title(title)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2.5, frameon=False)
     return fig
+
+
+def draw_figures(run: Run, fmap: FeatureMap) -> dict[str, Figure]:
+    """Every figure of the report, keyed as :data:`lablib.report.contents.FIGURES`."""
+    train = run.params.train
+    per_class = [np.flatnonzero(run.train_labels == c)[:8] for c in range(NUM_CLASSES)]
+    shown = np.sort(np.concatenate(per_class))
+    originals = np.stack([run.train_images[per_class[c][0]] for c in AUGMENT_CLASSES])
+    rng = generator(train.seed, Stream.AUGMENT_EXAMPLES)
+    examples = augmentation_examples(originals, rng, train.augment, n_variants=3)
+    first_run = slice(0, train.epochs)
+    rates = {fw: (h["epoch"][first_run], h["lr"][first_run]) for fw, h in run.history.items()}
+    made = {
+        "samples": plot_samples(run.train_images[shown][:, 0], run.train_labels[shown]),
+        "augmentation": plot_augmentation(examples, [CLASS_NAMES[c] for c in AUGMENT_CLASSES]),
+        "lr_schedule": plot_lr_schedule(rates),
+        "curves": plot_training_curves(run.history, fold_length=train.epochs),
+        "tsne": plot_feature_map(
+            fmap.points,
+            fmap.labels,
+            f"t-SNE of the {run.features.shape[1]:,}-wide features of {len(fmap.labels):,} test images",
+        ),
+    }
+    for fw in FRAMEWORKS:
+        accuracy = run.evaluation[fw]["test_acc"]
+        made[f"confusion_{fw}"] = plot_confusion(
+            run.confusion[fw],
+            f"{FRAMEWORK_LABELS[fw]} model on {run.test_images:,} test images: accuracy {100 * accuracy:.2f} %",
+        )
+    return made

@@ -1,0 +1,14 @@
+"""The generated report: every figure and table of the two course reports, from the run just made.
+
+- ``inputs``: reading the run (parameters, DVCLive logs, evaluation, provenance, the reports' own figures);
+- ``analysis``: the t-SNE map of the features and their nearest neighbours;
+- ``figures``: the plots; ``tables``: the Markdown tables; ``text``: the sections around them;
+- ``contents``: the one ordered list of figures and tables their numbers come from;
+- ``write``: :func:`write_report` replaces ``report.md`` and ``figures/`` once everything is produced.
+"""
+
+from lablib.report.contents import FIGURES
+from lablib.report.inputs import ReportError, RunPaths, load_run
+from lablib.report.write import write_report
+
+__all__ = ["FIGURES", "ReportError", "RunPaths", "load_run", "write_report"]

@@ -1,0 +1,246 @@
+"""Reading the run: everything the pipeline's stages wrote that the report shows, checked on the way in.
+
+A missing or unreadable input raises :class:`ReportError`, naming the file and the stage that makes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from lablib.errors import LabError
+from lablib.experiments import load_experiments, series_rows
+from lablib.params import FRAMEWORKS, Params, load_params, parse_params
+
+CLASS_INDEX = {name: i for i, name in enumerate(CLASS_NAMES)}
+TSV = {
+    "train_loss": "train/loss.tsv",
+    "train_acc": "train/acc.tsv",
+    "val_loss": "val/loss.tsv",
+    "val_acc": "val/acc.tsv",
+    "lr": "lr.tsv",
+}
+REPORT001_SERIES = "report001"
+
+
+class ReportError(LabError):
+    """An input of the report that is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where the pipeline's stages wrote what the report reads, and where the reports' own figures are."""
+
+    params: Path = Path("params.yaml")
+    prepared: Path = Path("data/prepared")
+    raw: Path = Path("data/raw")
+    live: Path = Path("dvclive")
+    evaluation: Path = Path("evaluation")
+    experiments: Path = Path("reports/experiments")
+    config: Path = Path("experiments.yaml")
+
+
+@dataclass(frozen=True)
+class Report000:
+    """Report 000's published results (``published.report000`` in experiments.yaml), per framework, and
+    the hyper-parameters of its 5.2 (preset ``lab2025``) applied to this run's parameters."""
+
+    params: Params
+    best_val_acc: dict[str, float]
+    best_epoch: dict[str, int]
+    epoch_seconds: dict[str, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One row of report 001's Table 1: the report's figure (%) and this project's run of it (fractions,
+    ``None`` where a framework did not run); ``validation`` is the row's validation scheme."""
+
+    name: str
+    reference: float
+    validation: str
+    val_acc: dict[str, float | None]
+    test_acc: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Report001:
+    """Report 001's Table 1 beside this project's series of it, read from its table in reports/experiments."""
+
+    table: Path
+    quick: bool
+    rows: list[SeriesRow]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything one run produced that the report shows."""
+
+    params: Params
+    params_text: str
+    train: dict[str, dict[str, Any]]
+    history: dict[str, dict[str, np.ndarray]]
+    evaluation: dict[str, dict[str, Any]]
+    cross: dict[str, Any]
+    confusion: dict[str, np.ndarray]
+    features: np.ndarray
+    feature_labels: np.ndarray
+    provenance: dict[str, Any]
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    sizes: dict[str, int]
+    experiments: dict[str, str]
+    report000: Report000
+    report001: Report001 | None
+
+    @property
+    def test_images(self) -> int:
+        return self.evaluation[FRAMEWORKS[0]]["test_images"]
+
+
+def _read_json(path: Path, made_by: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{path} not found: run the {made_by} stage first (dvc repro)") from None
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path} is not valid JSON ({error}); run the {made_by} stage again") from None
+
+
+def _read_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None)
+    except FileNotFoundError:
+        raise ReportError(f"{path} not found: run the preprocess stage first (dvc repro)") from None
+
+
+def read_history(live_dir: Path) -> dict[str, np.ndarray]:
+    """Per-epoch metrics of one DVCLive log: ``epoch`` (from 1) and each key of :data:`TSV`."""
+    history: dict[str, np.ndarray] = {}
+    for key, name in TSV.items():
+        path = live_dir / "plots" / "metrics" / name
+        try:
+            table = pd.read_csv(path, sep="\t")
+        except FileNotFoundError:
+            raise ReportError(f"{path} not found: run the training stages first (dvc repro)") from None
+        history[key] = table[Path(name).stem].to_numpy(dtype=np.float64)
+        history["epoch"] = table["step"].to_numpy() + 1
+    return history
+
+
+def read_confusion(path: Path, made_by: str) -> np.ndarray:
+    """Counts of each (actual, predicted) pair of class names in an ``actual,predicted`` CSV."""
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ReportError(f"{path} not found: run the {made_by} stage first (dvc repro)") from None
+    actual, predicted = (table[column].map(CLASS_INDEX) for column in ("actual", "predicted"))
+    if actual.isna().any() or predicted.isna().any():
+        raise ReportError(f"{path} names a class outside {', '.join(CLASS_NAMES)}; run the {made_by} stage again")
+    pairs = actual.to_numpy(dtype=np.int64) * NUM_CLASSES + predicted.to_numpy(dtype=np.int64)
+    return np.bincount(pairs, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def read_features(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled test images' features and labels the NumPy evaluation saved."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["features"], archive["labels"]
+    except FileNotFoundError:
+        raise ReportError(f"{path} not found: run the evaluate_numpy stage first (dvc repro)") from None
+
+
+def read_experiments(folder: Path) -> dict[str, str]:
+    """The Markdown tables of the experiment series, by name; none when the folder is absent."""
+    return {path.stem: path.read_text().strip() for path in sorted(folder.glob("*.md"))}
+
+
+def with_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a params mapping with ``-S``-style dotted overrides (``torch.lr: 0.001``) applied."""
+    params = copy.deepcopy(dict(raw))
+    for dotted, value in overrides.items():
+        *parents, key = dotted.split(".")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    return params
+
+
+def read_report000(config: Mapping[str, Any], params: Params) -> Report000:
+    """Report 000's published results and, as :class:`Params`, this run's parameters under its preset."""
+    try:
+        published = config["published"]["report000"]
+        return Report000(
+            params=parse_params(with_overrides(params.raw, config["presets"][published["preset"]])),
+            best_val_acc={fw: published["best_val_acc"][fw] / 100 for fw in FRAMEWORKS},
+            best_epoch={fw: published["best_epoch"][fw] for fw in FRAMEWORKS},
+            epoch_seconds={fw: tuple(published["epoch_seconds"][fw]) for fw in FRAMEWORKS},
+        )
+    except KeyError as error:
+        raise ReportError(f"experiments.yaml: published.report000 lacks {error}; restore it from git") from None
+
+
+def read_report001(config: Mapping[str, Any], folder: Path) -> Report001 | None:
+    """Report 001's Table 1 beside the series ``report001`` as its table in ``folder`` holds it (the full-length
+    table when both it and the quick one exist); ``None`` when the series has not been run."""
+    candidates = [folder / f"{REPORT001_SERIES}{suffix}.csv" for suffix in ("", "-quick")]
+    path = next((candidate for candidate in candidates if candidate.is_file()), None)
+    if path is None:
+        return None
+    quick = path.stem.endswith("-quick")
+    table = pd.read_csv(path).set_index("row")
+    reference = config["series"][REPORT001_SERIES]["reference"]
+    settings = {row.row: row.settings for row in series_rows(config, REPORT001_SERIES, quick)}
+    rows = []
+    for name, figure in reference.items():
+        if name not in table.index:
+            raise ReportError(f"{path} has no row {name}: rewrite it (python -m lablib.experiments table report001)")
+        measured = table.loc[name]
+        rows.append(
+            SeriesRow(
+                name=name,
+                reference=float(figure),
+                validation=settings[name]["validation"],
+                val_acc={fw: _fraction(measured.get(f"{fw} val acc %")) for fw in FRAMEWORKS},
+                test_acc={fw: _fraction(measured.get(f"{fw} test acc %")) for fw in FRAMEWORKS},
+            )
+        )
+    return Report001(path.with_suffix(".md"), quick, rows)
+
+
+def _fraction(percent: Any) -> float | None:
+    return None if percent is None or pd.isna(percent) else float(percent) / 100
+
+
+def load_run(paths: RunPaths) -> Run:
+    """Read every input of the report; a missing one raises :class:`ReportError` naming its stage."""
+    features, feature_labels = read_features(paths.evaluation / "numpy" / "features.npz")
+    params = load_params(paths.params)
+    config = load_experiments(paths.config)
+    return Run(
+        params=params,
+        params_text=paths.params.read_text(),
+        train={fw: _read_json(paths.live / fw / "metrics.json", f"train_{fw}") for fw in FRAMEWORKS},
+        history={fw: read_history(paths.live / fw) for fw in FRAMEWORKS},
+        evaluation={fw: _read_json(paths.evaluation / fw / "metrics.json", f"evaluate_{fw}") for fw in FRAMEWORKS},
+        cross=_read_json(paths.evaluation / "cross.json", "compare"),
+        confusion={fw: read_confusion(paths.evaluation / fw / "confusion.csv", f"evaluate_{fw}") for fw in FRAMEWORKS},
+        features=features,
+        feature_labels=feature_labels,
+        provenance=_read_json(paths.raw / "provenance.json", "fetch"),
+        train_images=_read_npy(paths.prepared / "train_images.npy", mmap=True),
+        train_labels=_read_npy(paths.prepared / "train_labels.npy"),
+        sizes={split: len(_read_npy(paths.prepared / f"{split}_labels.npy")) for split in ("train", "val")},
+        experiments=read_experiments(paths.experiments),
+        report000=read_report000(config, params),
+        report001=read_report001(config, paths.experiments),
+    )

@@ -1,0 +1,158 @@
+"""The report's Markdown tables, each from the run's numbers, and the number formats the text shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lablib.data.fashion_mnist import CLASS_NAMES, FILES
+from lablib.params import FRAMEWORKS, TrainParams
+from lablib.report.figures import FRAMEWORK_LABELS
+from lablib.report.inputs import Report001, Run
+
+VALIDATION_MEASURES = {"holdout": "hold-out", "kfold": "k-fold (best fold)", "rotating": "rotating fold"}
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+
+
+def percent(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %"
+
+
+def number(value: float) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def results_table(run: Run) -> str:
+    """Per framework: validation (best and final), test, best epoch, speed."""
+    lines = [
+        "| Framework | Best val. acc. | Best epoch | Final val. acc. | Test acc. | Test loss | s/epoch | images/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for fw in FRAMEWORKS:
+        t, e = run.train[fw], run.evaluation[fw]
+        lines.append(
+            f"| {FRAMEWORK_LABELS[fw]} | {percent(t['best_val_acc'])} | {t['best_epoch']} | "
+            f"{percent(t['final_val_acc'])} | {percent(e['test_acc'])} | {e['test_loss']:.4f} | "
+            f"{number(t['mean_epoch_seconds'])} | {t['images_per_second']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def per_class_table(run: Run) -> str:
+    lines = ["| Class | NumPy | PyTorch |", "| --- | ---: | ---: |"]
+    for c, name in enumerate(CLASS_NAMES):
+        cells = " | ".join(percent(run.evaluation[fw]["per_class_acc"][name]) for fw in FRAMEWORKS)
+        lines.append(f"| {c}: {name} | {cells} |")
+    return "\n".join(lines)
+
+
+def confused_table(run: Run) -> str:
+    lines = ["| Framework | True class | Predicted as | Images |", "| --- | --- | --- | ---: |"]
+    for fw in FRAMEWORKS:
+        for pair, count in run.evaluation[fw]["most_confused"].items():
+            actual, predicted = pair.split(" -> ")
+            lines.append(f"| {FRAMEWORK_LABELS[fw]} | {actual} | {predicted} | {count} |")
+    return "\n".join(lines)
+
+
+def cross_table(run: Run) -> str:
+    lines = [
+        "| Weights | NumPy model acc. | PyTorch model acc. | Same prediction | Largest logit difference |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for fw in FRAMEWORKS:
+        entry = run.cross[f"{fw}_weights"]
+        lines.append(
+            f"| trained with {FRAMEWORK_LABELS[fw]} (`models/{fw}.npz`) | {percent(entry['numpy_acc'])} | "
+            f"{percent(entry['torch_acc'])} | {percent(entry['agreement'])} | {entry['max_abs_logit_diff']:.2g} |"
+        )
+    return "\n".join(lines)
+
+
+def provenance_table(provenance: dict[str, Any]) -> str:
+    lines = ["| File | SHA-256 of the decompressed bytes | Published hash |", "| --- | --- | --- |"]
+    for name, digest in provenance["sha256"].items():
+        official = FILES.get(name)
+        verdict = "matches" if official and official.sha256 == digest else "**does not match**"
+        lines.append(f"| `{name}` | `{digest}` | {verdict} |")
+    return "\n".join(lines)
+
+
+def schedule_rule(train: TrainParams) -> str:
+    """One framework's learning-rate schedule in words."""
+    s = train.schedule
+    rules = {
+        "constant": f"a constant learning rate of {train.lr:g}",
+        "step": f"a learning rate of {train.lr:g}, multiplied by {s.gamma:g} every {s.step_size} epochs"
+        + (f" after epoch {s.start_epoch}" if s.start_epoch else ""),
+        "multistep": f"a learning rate of {train.lr:g}, multiplied by {s.gamma:g} at epochs "
+        + ", ".join(str(m) for m in s.milestones),
+        "cosine": f"cosine annealing from {train.lr:g} towards zero",
+        "onecycle": f"one cycle, stepped after every batch: rising to the peak {train.lr:g} over the first "
+        f"{100 * s.pct_start:g} % of the steps, then annealing to nearly zero",
+    }
+    text = rules[s.name]
+    if s.warmup_epochs and s.name in ("step", "multistep", "cosine"):
+        text += f", after {s.warmup_epochs} epochs of linear warm-up"
+    return text
+
+
+def _settings(train: TrainParams) -> dict[str, str]:
+    """The hyper-parameters report 000 lists in its 5.2, and its techniques (2.4, 2.5, 3.3, 3.4)."""
+    return {
+        "Model": f"`{train.model}`",
+        "Epochs": f"{train.epochs}",
+        "Optimiser": OPTIMIZER_NAMES[train.optimizer],
+        "Batch size": f"{train.batch_size}",
+        "Learning-rate schedule": schedule_rule(train),
+        "Center-loss weight": f"{train.center_loss_weight:g}",
+        "Augmentation": "on" if train.augment.enabled else "off",
+        "Sampling": train.sampling,
+    }
+
+
+def report000_table(run: Run) -> str:
+    """Report 000's published results and hyper-parameters beside this run's, per framework."""
+    ref = run.report000
+    theirs = {fw: _settings(ref.params.train_for(fw)) for fw in FRAMEWORKS}
+    ours = {fw: _settings(run.params.train_for(fw)) for fw in FRAMEWORKS}
+    rows = {
+        "Best validation accuracy (hold-out)": [
+            (
+                f"{percent(ref.best_val_acc[fw])} (epoch {ref.best_epoch[fw]})",
+                f"{percent(run.train[fw]['best_val_acc'])} (epoch {run.train[fw]['best_epoch']})",
+            )
+            for fw in FRAMEWORKS
+        ],
+        "Test accuracy": [("not reported", percent(run.evaluation[fw]["test_acc"])) for fw in FRAMEWORKS],
+        "Seconds per epoch": [
+            ("–".join(number(s) for s in ref.epoch_seconds[fw]), number(run.train[fw]["mean_epoch_seconds"]))
+            for fw in FRAMEWORKS
+        ],
+        **{setting: [(theirs[fw][setting], ours[fw][setting]) for fw in FRAMEWORKS] for setting in ours["numpy"]},
+    }
+    header = [f"{who}, {FRAMEWORK_LABELS[fw]}" for fw in FRAMEWORKS for who in ("Report 000", "This run")]
+    lines = ["| | " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(header)]
+    lines += [
+        f"| {name} | " + " | ".join(cell for pair in pairs for cell in pair) + " |" for name, pairs in rows.items()
+    ]
+    return "\n".join(lines)
+
+
+def report001_table(table: Report001) -> str:
+    """Report 001's Table 1, row by row, beside this project's run of each row: best validation accuracy
+    (with the scheme it was measured by) and official test accuracy, for each framework that ran."""
+    ran = [fw for fw in FRAMEWORKS if any(row.test_acc[fw] is not None for row in table.rows)]
+    header = ["Row", "Report 001 (leaderboard top-1)", "Validated on"]
+    for fw in ran:
+        header += [f"{FRAMEWORK_LABELS[fw]} best val. acc.", f"{FRAMEWORK_LABELS[fw]} official test acc."]
+    lines = ["| " + " | ".join(header) + " |", "| --- | ---: | --- |" + " ---: |" * (2 * len(ran))]
+    for row in table.rows:
+        cells = [row.name, f"{row.reference:.2f} %", VALIDATION_MEASURES[row.validation]]
+        for fw in ran:
+            cells += [_maybe_percent(row.val_acc[fw]), _maybe_percent(row.test_acc[fw])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _maybe_percent(fraction: float | None) -> str:
+    return "" if fraction is None else percent(fraction)
