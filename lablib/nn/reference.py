@@ -24,8 +24,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lablib.nn.functional import conv_output_size, square_size
-from lablib.nn.init import bias_uniform, calculate_fan_in_and_fan_out, kaiming_uniform
+from lablib import nn as fast
+from lablib.nn.functional import conv_output_size
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
 
@@ -97,7 +97,7 @@ def col2im(
     return unpad(img_padded, padding)
 
 
-class Conv2d(Module):
+class Conv2d(fast.Conv2d):
     """Report 001's convolution: the dot product of every receptive field with every kernel.
 
     With ``R = x_pad[:, :, i*s : i*s + K, j*s : j*s + K]`` the region of output pixel ``(i, j)``::
@@ -110,32 +110,9 @@ class Conv2d(Module):
         dW[f] += sum_n g[n, f, i, j] * R[n]      db[f] = sum_{n,i,j} g[n, f, i, j]
         dR[n] += sum_f g[n, f, i, j] * W[f]      (added onto the padded input under the region)
 
-    ``dx`` is the inside of the padded gradient. Same arguments as ``torch.nn.Conv2d`` (square
-    kernels, no dilation or groups), same draws as ``lablib.nn.Conv2d``.
+    ``dx`` is the inside of the padded gradient. The constructor, the parameters and their initial draws
+    are ``lablib.nn.Conv2d``'s; only forward and backward are written out here.
     """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
-        bias: bool = True,
-        *,
-        dtype: type = np.float32,
-        rng: np.random.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = square_size(kernel_size, "kernel_size")
-        self.stride = square_size(stride, "stride")
-        self.padding = square_size(padding, "padding")
-        shape = (out_channels, in_channels, self.kernel_size, self.kernel_size)
-        self.weight = Parameter(kaiming_uniform(shape, rng, dtype=dtype))
-        fan_in, _ = calculate_fan_in_and_fan_out(shape)
-        self.bias = Parameter(bias_uniform(out_channels, fan_in, rng, dtype)) if bias else None
 
     def kernels(self) -> np.ndarray:
         """``W.reshape(F, C*K*K)``: one flattened kernel per row."""
@@ -197,7 +174,7 @@ class Conv2dIm2col(Conv2d):
         return col2im(d_cols, self._x_shape, self.kernel_size, self.stride, self.padding)
 
 
-class MaxPool2d(Module):
+class MaxPool2d(fast.MaxPool2d):
     """Report 001's max pooling: the largest value of every ``K x K`` region (padding with -inf).
 
     ``y[n, c, i, j] = max_{u,v} R[n, c, u, v]``. The maximum is one of the inputs, with derivative 1;
@@ -206,21 +183,8 @@ class MaxPool2d(Module):
         dR[n, c, u*, v*] += g[n, c, i, j]       (u*, v*) = the first maximum in row-major order
 
     Report 001 marks every value equal to the maximum; with ties that passes the gradient more than
-    once. The first maximum is PyTorch's choice. ``stride`` defaults to ``kernel_size``.
+    once. The first maximum is PyTorch's choice. The constructor is ``lablib.nn.MaxPool2d``'s.
     """
-
-    def __init__(
-        self,
-        kernel_size: int | tuple[int, int],
-        stride: int | tuple[int, int] | None = None,
-        padding: int | tuple[int, int] = 0,
-    ) -> None:
-        super().__init__()
-        self.kernel_size = square_size(kernel_size, "kernel_size")
-        self.stride = square_size(stride, "stride") if stride is not None else self.kernel_size
-        self.padding = square_size(padding, "padding")
-        if 2 * self.padding > self.kernel_size:
-            raise ValueError(f"padding should be at most half the kernel size, got {padding} for {kernel_size}")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         n, c, h, w = x.shape
@@ -243,23 +207,8 @@ class MaxPool2d(Module):
         return unpad(dx_padded, self.padding)
 
 
-class Linear(Module):
-    """``y = x Wᵀ + b``; ``dx = g W``, ``dW = gᵀ x``, ``db = sum_n g``. Same draws as ``lablib.nn.Linear``."""
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        bias: bool = True,
-        *,
-        dtype: type = np.float32,
-        rng: np.random.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
-        self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(kaiming_uniform((out_features, in_features), rng, dtype=dtype))
-        self.bias = Parameter(bias_uniform(out_features, in_features, rng, dtype)) if bias else None
+class Linear(fast.Linear):
+    """``y = x Wᵀ + b``; ``dx = g W``, ``dW = gᵀ x``, ``db = sum_n g``. The constructor is ``lablib.nn.Linear``'s."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
@@ -411,26 +360,12 @@ class CrossEntropyLoss(Module):
         return (self._p - self._q) * (grad_output / len(self._p))
 
 
-class CenterLoss(Module):
+class CenterLoss(fast.CenterLoss):
     """``0.5 * mean_i ||x_i - c_{y_i}||²`` (report 000, 3.3); ``dL/dx_i = (x_i - c_{y_i}) / N``.
 
-    The centres are a buffer, drawn as ``lablib.nn.CenterLoss`` draws them; :meth:`update_centers`
+    The constructor and the centres (a buffer) are ``lablib.nn.CenterLoss``'s; :meth:`update_centers`
     moves each towards its class's features (Wen et al., eq. 4).
     """
-
-    def __init__(
-        self,
-        num_classes: int,
-        feat_dim: int,
-        alpha: float = 0.5,
-        *,
-        dtype: type = np.float32,
-        rng: np.random.Generator | None = None,
-    ) -> None:
-        super().__init__()
-        rng = rng if rng is not None else np.random.default_rng()
-        self.num_classes, self.feat_dim, self.alpha = num_classes, feat_dim, alpha
-        self.register_buffer("centers", rng.standard_normal((num_classes, feat_dim)).astype(dtype))
 
     def forward(self, features: np.ndarray, target: np.ndarray) -> float:
         self._diff, self._target = features - self.centers[target], target
