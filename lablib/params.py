@@ -19,6 +19,7 @@ from lablib.rng import MAX_SEED
 
 FRAMEWORKS = ("numpy", "torch")
 MODELS = ("lab2025_cnn", "lab2023_cnn")
+INITS = ("pytorch", "normal_fan_in")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
 VALIDATIONS = ("holdout", "kfold", "rotating")
@@ -56,6 +57,7 @@ class TrainParams:
     seed: int
     model: str
     width: int
+    init: str
     epochs: int
     batch_size: int
     lr: float
@@ -166,6 +168,7 @@ TOP_KEYS = (
     "data",
     "model",
     "width",
+    "init",
     "epochs",
     "batch_size",
     "lr",
@@ -243,6 +246,7 @@ def _read_train(r: _Reader) -> TrainParams:
         seed=r.integer("seed", 0, MAX_SEED),
         model=r.choice("model", MODELS),
         width=r.integer("width", 1, 512),
+        init=r.choice("init", INITS),
         epochs=r.integer("epochs", 1),
         batch_size=r.integer("batch_size", 1),
         lr=r.number("lr", positive=True),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lablib.experiments import load_experiments, preset_run, series_rows
 from lablib.params import ParamsError, load_params, parse_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,7 @@ def test_torch_overrides_apply_to_torch_only():
         ("data.kfold", 1, "data.kfold must be an integer in 2..6000"),
         ("data.subset", 5, "data.subset must be an integer in 10..60000 or null"),
         ("model", "resnet", "model must be one of lab2025_cnn, lab2023_cnn"),
+        ("init", "xavier", "init must be one of pytorch, normal_fan_in"),
         ("schedule.name", "exp", "schedule.name must be one of constant, step, multistep, cosine, onecycle"),
         ("schedule.milestones", [20, 10], "schedule.milestones must be increasing"),
         ("validation", "loo", "validation must be one of holdout, kfold, rotating"),
@@ -106,3 +108,26 @@ def test_a_misspelt_key_is_named_before_the_key_it_replaced():
 def test_seed_fits_the_random_streams(seed):
     with pytest.raises(ParamsError, match=r"seed must be an integer in 0\.\.4294967295"):
         parse_params(with_change("seed", seed))
+
+
+def with_overrides(overrides: dict) -> dict:
+    raw = copy.deepcopy(RAW)
+    for dotted, value in overrides.items():
+        *parents, key = dotted.split(".")
+        node = raw
+        for parent in parents:
+            node = node[parent]
+        assert key in node, f"{dotted} is not a key of params.yaml"
+        node[key] = value
+    return raw
+
+
+def test_every_preset_and_series_row_of_experiments_yaml_is_valid():
+    config = load_experiments(REPO / "experiments.yaml")
+    for preset in config["presets"]:
+        for quick in (False, True):
+            overrides, _ = preset_run(config, preset, quick)
+            parse_params(with_overrides(overrides))
+    for series in config["series"]:
+        for row in series_rows(config, series, quick=False):
+            parse_params(with_overrides(row.settings))

@@ -58,12 +58,14 @@ def test_the_split_draws_each_part_from_its_stream():
     np.testing.assert_array_equal(split["train"], np.sort(np.concatenate(chosen)))
 
 
-def test_initial_weights_come_from_their_stream():
+@pytest.mark.parametrize("init", ["pytorch", "normal_fan_in"])
+def test_initial_weights_come_from_their_stream(init):
     raw = copy.deepcopy(yaml.safe_load((REPO / "params.yaml").read_text()))
-    raw.update(seed=11, model="lab2023_cnn", width=4)
+    raw.update(seed=11, model="lab2023_cnn", width=4, init=init)
     raw["center_loss"]["weight"] = 0.0
     params = parse_params(raw).train
-    expected = build_numpy(get_spec("lab2023_cnn", 4), rng=generator(11, Stream.INITIAL_WEIGHTS)).state_dict()
+    rng = generator(11, Stream.INITIAL_WEIGHTS)
+    expected = build_numpy(get_spec("lab2023_cnn", 4), rng=rng, init=init).state_dict()
     state = unprefixed("model", initial_state(params))
     assert state.keys() == expected.keys()
     for key in expected:

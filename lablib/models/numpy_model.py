@@ -9,6 +9,7 @@ import numpy as np
 
 from lablib import nn
 from lablib.models.specs import EVAL_BATCH, Layer, Spec
+from lablib.nn.init import normal_fan_in
 from lablib.rng import placeholder
 
 
@@ -43,14 +44,32 @@ def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Modu
 
 
 def build_numpy(
-    spec: Spec, *, seed: int | None = None, rng: np.random.Generator | None = None, dtype: type = np.float32
+    spec: Spec,
+    *,
+    seed: int | None = None,
+    rng: np.random.Generator | None = None,
+    dtype: type = np.float32,
+    init: str = "pytorch",
 ) -> Classifier:
-    """A NumPy :class:`Classifier` initialised as PyTorch would, layer by layer from ``rng`` (or ``seed``)."""
+    """A NumPy :class:`Classifier` initialised layer by layer from ``rng`` (or ``seed``).
+
+    ``init="pytorch"`` draws as PyTorch's layers do; ``"normal_fan_in"`` then redraws every
+    convolution and linear weight as N(0, 1) / fan_in and zeroes their biases (BatchNorm keeps 1 and 0).
+    """
     rng = rng if rng is not None else np.random.default_rng(seed)
-    return Classifier(
+    model = Classifier(
         nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["features"])),
         nn.Sequential(*(_build_layer(layer, rng, dtype) for layer in spec["classifier"])),
     )
+    if init == "normal_fan_in":
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                module.weight.data = normal_fan_in(module.weight.data.shape, rng, module.weight.data.dtype)
+                if module.bias is not None:
+                    module.bias.data = np.zeros_like(module.bias.data)
+    elif init != "pytorch":
+        raise ValueError(f"unknown init {init!r}; choose pytorch or normal_fan_in")
+    return model
 
 
 def predict(spec: Spec, state: Mapping[str, np.ndarray], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

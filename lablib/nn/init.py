@@ -1,8 +1,11 @@
-"""PyTorch's default initialisation, drawn with a NumPy generator.
+"""Initial weights, drawn with a NumPy generator.
 
-``torch.nn.Linear`` and ``Conv2d`` call ``kaiming_uniform_(weight, a=sqrt(5))``, which is
-U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and draw the bias from the same interval. A NumPy layer and its
-PyTorch twin therefore start from the same distribution.
+PyTorch's default: ``torch.nn.Linear`` and ``Conv2d`` call ``kaiming_uniform_(weight, a=sqrt(5))``,
+which is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and draw the bias from the same interval. A NumPy layer
+and its PyTorch twin therefore start from the same distribution.
+
+The from-scratch tutorials' scheme, :func:`normal_fan_in`: N(0, 1) / fan_in with zero biases, as in
+``np.random.randn(8, 3, 3) / 9`` for 3x3 filters. Report 001 does not say which it used.
 """
 
 from __future__ import annotations
@@ -34,3 +37,9 @@ def bias_uniform(size: int, fan_in: int, rng: np.random.Generator, dtype: type =
     """The default bias of ``Linear`` and ``Conv2d``: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return rng.uniform(-bound, bound, size).astype(dtype)
+
+
+def normal_fan_in(shape: tuple[int, ...], rng: np.random.Generator, dtype: type = np.float32) -> np.ndarray:
+    """N(0, 1) / fan_in: a standard deviation of 1/fan_in, much smaller than Kaiming's sqrt(2/fan_in)."""
+    fan_in, _ = calculate_fan_in_and_fan_out(shape)
+    return (rng.standard_normal(shape) / fan_in).astype(dtype)

@@ -19,10 +19,10 @@ from lablib.train.setup import make_optimizer
 
 
 def initial_state(params: TrainParams) -> dict[str, np.ndarray]:
-    """The starting weights (and class centres) of a run: PyTorch's default initialisation, drawn
-    from ``seed`` by the NumPy core. Both frameworks start from exactly these arrays."""
+    """The starting weights (and class centres) of a run, drawn from ``seed`` by the NumPy core with
+    the ``init`` scheme. Both frameworks start from exactly these arrays."""
     rng = generator(params.seed, Stream.INITIAL_WEIGHTS)
-    model = build_numpy(get_spec(params.model, params.width), rng=rng)
+    model = build_numpy(get_spec(params.model, params.width), rng=rng, init=params.init)
     state = prefixed("model", model.state_dict())
     if params.center_loss_weight > 0:
         center = CenterLoss(NUM_CLASSES, embedding_size(model), alpha=params.center_loss_alpha, rng=rng)

@@ -146,6 +146,28 @@ def test_build_numpy_is_seeded_and_typed():
         assert c.state_dict()[key].dtype == np.float64
 
 
+def test_normal_fan_in_redraws_conv_and_linear_weights_only():
+    spec = get_spec("lab2025_cnn")
+    pytorch = build_numpy(spec, seed=5)
+    assert all(
+        np.array_equal(v, build_numpy(spec, seed=5, init="pytorch").state_dict()[k])
+        for k, v in pytorch.state_dict().items()
+    )
+    state = build_numpy(spec, seed=5, init="normal_fan_in").state_dict()
+    for module_name, module in pytorch.named_modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            weight = state[f"{module_name}.weight"]
+            fan_in = weight[0].size
+            assert abs(weight.std() * fan_in - 1) < 0.1, module_name  # N(0, 1) / fan_in
+            if module.bias is not None:
+                assert not state[f"{module_name}.bias"].any()
+        elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d):
+            for key, value in module.state_dict().items():
+                np.testing.assert_array_equal(state[f"{module_name}.{key}"], value)
+    with pytest.raises(ValueError, match="unknown init 'xavier'; choose pytorch or normal_fan_in"):
+        build_numpy(spec, seed=5, init="xavier")
+
+
 @pytest.mark.parametrize(("name", "width"), [("lab2025_cnn", 20), ("lab2023_cnn", 12)])
 def test_state_dict_keys_order_and_shapes_match(name, width):
     spec = get_spec(name, width)
