@@ -10,19 +10,14 @@ import yaml
 
 from lablib.experiments import load_experiments, preset_run, series_rows
 from lablib.params import ParamsError, load_params, parse_params
+from lablib.report.inputs import with_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
 
 
 def with_change(dotted: str, value) -> dict:
-    raw = copy.deepcopy(RAW)
-    *parents, key = dotted.split(".")
-    node = raw
-    for parent in parents:
-        node = node[parent]
-    node[key] = value
-    return raw
+    return with_overrides(RAW, {dotted: value})
 
 
 def test_shipped_params_are_valid():
@@ -110,24 +105,12 @@ def test_seed_fits_the_random_streams(seed):
         parse_params(with_change("seed", seed))
 
 
-def with_overrides(overrides: dict) -> dict:
-    raw = copy.deepcopy(RAW)
-    for dotted, value in overrides.items():
-        *parents, key = dotted.split(".")
-        node = raw
-        for parent in parents:
-            node = node[parent]
-        assert key in node, f"{dotted} is not a key of params.yaml"
-        node[key] = value
-    return raw
-
-
 def test_every_preset_and_series_row_of_experiments_yaml_is_valid():
     config = load_experiments(REPO / "experiments.yaml")
     for preset in config["presets"]:
         for quick in (False, True):
             overrides, _ = preset_run(config, preset, quick)
-            parse_params(with_overrides(overrides))
+            parse_params(with_overrides(RAW, overrides))
     for series in config["series"]:
         for row in series_rows(config, series, quick=False):
-            parse_params(with_overrides(row.settings))
+            parse_params(with_overrides(RAW, row.settings))
