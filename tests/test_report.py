@@ -24,6 +24,7 @@ from lablib.params import FRAMEWORKS
 from lablib.report import FIGURES, RunPaths, load_run
 from lablib.report.analysis import tsne_map
 from lablib.report.contents import CONTENTS, Entry, Numbering
+from lablib.report.tables import most_confused
 from lablib.report.text import render_markdown
 from stages.report import main as report_main
 from tests.test_evaluate import FAKE_TRAIN, FEATURE_SAMPLES, REPO, make_fake_run
@@ -225,6 +226,28 @@ def test_confusion_figures_count_the_csv(loaded):
         assert matrix.sum() == run_inputs.test_images
         per_class = np.diag(matrix) / matrix.sum(axis=1)
         np.testing.assert_allclose(per_class, [run_inputs.evaluation[fw]["per_class_acc"][c] for c in CLASS_NAMES])
+
+
+def test_most_confused_lists_the_largest_off_diagonal_cells():
+    matrix = np.diag(np.full(10, 90))
+    matrix[6, 0], matrix[2, 4], matrix[6, 2], matrix[9, 7] = 30, 20, 12, 1
+    assert most_confused(matrix, k=3) == [
+        ("Shirt", "T-shirt/top", 30),
+        ("Pullover", "Coat", 20),
+        ("Shirt", "Pullover", 12),
+    ]
+    assert most_confused(np.diag(np.ones(10, dtype=int))) == []
+
+
+def test_confusions_table_and_sentence_come_from_the_csv(loaded, report):
+    run_inputs, _ = loaded
+    for fw, label in (("numpy", "NumPy"), ("torch", "PyTorch")):
+        pairs = most_confused(run_inputs.confusion[fw])
+        assert pairs, "the fake run makes mistakes"
+        for actual, predicted, count in pairs:
+            assert f"| {label} | {actual} | {predicted} | {count} |" in report
+        actual, predicted, count = pairs[0]
+        assert f"the most frequent mistake is {actual} taken for {predicted} ({count} images)" in report
 
 
 def test_provenance_parameters_and_experiments(report):

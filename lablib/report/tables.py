@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.params import FRAMEWORKS, TrainParams
@@ -45,11 +48,22 @@ def per_class_table(run: Run) -> str:
     return "\n".join(lines)
 
 
+def most_confused(
+    matrix: np.ndarray, k: int = 5, class_names: Sequence[str] = CLASS_NAMES
+) -> list[tuple[str, str, int]]:
+    """The ``k`` largest off-diagonal cells of ``matrix[true, predicted]`` as ``(true class, predicted
+    class, count)``, largest first."""
+    off = matrix.astype(np.int64).copy()
+    np.fill_diagonal(off, -1)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    cells = [np.unravel_index(index, off.shape) for index in order]
+    return [(class_names[t], class_names[p], int(off[t, p])) for t, p in cells if off[t, p] > 0]
+
+
 def confused_table(run: Run) -> str:
     lines = ["| Framework | True class | Predicted as | Images |", "| --- | --- | --- | ---: |"]
     for fw in FRAMEWORKS:
-        for pair, count in run.evaluation[fw]["most_confused"].items():
-            actual, predicted = pair.split(" -> ")
+        for actual, predicted, count in most_confused(run.confusion[fw]):
             lines.append(f"| {FRAMEWORK_LABELS[fw]} | {actual} | {predicted} | {count} |")
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from lablib.report.inputs import Report001, Run
 from lablib.report.tables import (
     confused_table,
     cross_table,
+    most_confused,
     number,
     per_class_table,
     percent,
@@ -272,9 +273,8 @@ def _test(run: Run, numbering: Numbering) -> Section:
             f"For {FRAMEWORK_LABELS[fw]} the hardest class is {hardest} ({percent(per_class[hardest])} correct), the "
             f"easiest {easiest} ({percent(per_class[easiest])})"
         )
-        if run.evaluation[fw]["most_confused"]:
-            pair, count = next(iter(run.evaluation[fw]["most_confused"].items()))
-            actual, predicted = pair.split(" -> ")
+        if confused := most_confused(run.confusion[fw], k=1):
+            ((actual, predicted, count),) = confused
             sentence += f"; the most frequent mistake is {actual} taken for {predicted} ({count} images)"
         sentences.append(sentence + ".")
     return Section(
