@@ -21,7 +21,7 @@ from matplotlib.image import imread
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES, NUM_CLASSES
 from lablib.evaluate import classification_metrics, write_predictions
 from lablib.params import FRAMEWORKS
-from lablib.report import FIGURES, RunPaths, load_run
+from lablib.report import FIGURES, ReportError, RunPaths, load_run
 from lablib.report.analysis import tsne_map
 from lablib.report.contents import CONTENTS, Entry, Numbering
 from lablib.report.tables import most_confused
@@ -108,6 +108,26 @@ def write_series(folder: Path, stem: str = "report001") -> None:
     (folder / f"{stem}.md").write_text(f"### Series {stem}\n\n{table.to_markdown(index=False, floatfmt='.2f')}\n")
 
 
+# The tuned preset's row of its series (published.report000.tuned), both frameworks, one thread each.
+TUNED_ROW = {
+    "row": "erase_smooth_50",
+    "overrides": "epochs=50, augment.erase=0.25, label_smoothing=0.1",
+    "targets": "evaluate_numpy, evaluate_torch",
+    "jobs": 2,
+    "threads per job": 1,
+    "numpy val acc %": 94.71,
+    "numpy test acc %": 94.55,
+    "numpy s/epoch": 110.2,
+    "torch val acc %": 94.6,
+    "torch test acc %": 94.62,
+    "torch s/epoch": 100.4,
+}
+
+
+def write_tuned_series(folder: Path, rows: list[dict] | None = None) -> None:
+    pd.DataFrame(rows or [TUNED_ROW]).to_csv(folder / "recipes_long.csv", index=False)
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     root = make_fake_run(tmp_path_factory.mktemp("fake") / "repo")
@@ -116,6 +136,7 @@ def run(tmp_path_factory) -> Path:
     (root / "reports/experiments").mkdir(parents=True)
     (root / "reports/experiments/lr.md").write_text(EXPERIMENT_TABLE)
     write_series(root / "reports/experiments")
+    write_tuned_series(root / "reports/experiments")
     result = run_report(root)
     assert result.exit_code == 0, result.output
     return root
@@ -264,21 +285,59 @@ def test_provenance_parameters_and_experiments(report):
 def test_report000_beside_this_run(run, report):
     rows = {row.split("|")[1].strip(): row for row in table_after(report, "report 000's published results")}
     assert (
-        "| 94.49 % (epoch 125) | 81.23 % (epoch 2) | 94.19 % (epoch 97) | 83.45 % (epoch 3) |"
+        "| 94.49 % (epoch 125) | 81.23 % (epoch 2) | 94.71 % | 94.19 % (epoch 97) | 83.45 % (epoch 3) | 94.60 % |"
         in rows["Best validation accuracy (hold-out)"]
     )
     test = {fw: json.loads((run / f"evaluation/{fw}/metrics.json").read_text())["test_acc"] for fw in FRAMEWORKS}
     assert (
-        f"| not reported | {100 * test['numpy']:.2f} % | not reported | {100 * test['torch']:.2f} % |"
+        f"| not reported | {100 * test['numpy']:.2f} % | 94.55 % | not reported | {100 * test['torch']:.2f} % |"
         in rows["Test accuracy"]
     )
-    assert "| 237.2–240.9 | 41.7 | 2.00–2.60 | 3.21 |" in rows["Seconds per epoch"]
-    assert "| 200 | 3 | 200 | 3 |" in rows["Epochs"]
-    assert "| 250 | 250 | 500 | 250 |" in rows["Batch size"]
+    assert "| 237.2–240.9 | 41.7 | 110.2 (1 thread) | 2.00–2.60 | 3.21 |" in rows["Seconds per epoch"]
+    assert "| 200 | 3 | 50 | 200 | 3 | 50 |" in rows["Epochs"]
+    assert "| 250 | 250 | 250 | 500 | 250 | 250 |" in rows["Batch size"]
     assert "multiplied by 0.5 every 10 epochs after epoch 100 | one cycle" in rows["Learning-rate schedule"]
     assert "a learning rate of 0.001, multiplied by 0.5" in rows["Learning-rate schedule"]
     assert "13.26 points below report 000's with NumPy" in report
     assert "reports no test accuracy" in report
+
+
+def test_tuned_preset_beside_report000(report):
+    caption = "beside this run's and preset `lab2025_tuned`'s (series `recipes_long`, row `erase_smooth_50`)."
+    assert caption in report
+    rows = {row.split("|")[1].strip(): row for row in table_after(report, "report 000's published results")}
+    header = report[report.index(caption) :].splitlines()[2]
+    assert header.count("`lab2025_tuned`") == 2 and header.index("This run, PyTorch") > header.index("NumPy")
+    cells = {name: [cell.strip() for cell in row.split("|")[2:-1]] for name, row in rows.items()}
+    assert cells["Best validation accuracy (hold-out)"][2::3] == ["94.71 %", "94.60 %"]
+    assert cells["Test accuracy"][2::3] == ["94.55 %", "94.62 %"]
+    assert cells["Seconds per epoch"][2::3] == ["110.2 (1 thread)", "100.4 (1 thread)"]
+    assert cells["Epochs"][2::3] == ["50", "50"]
+    assert cells["Random erasing"][0::3] == ["off", "off"], "report 000 had no random erasing"
+    assert cells["Random erasing"][2::3] == ["0.25 of the images"] * 2
+    assert cells["Label smoothing"][0::3] == ["off", "off"] and cells["Label smoothing"][2::3] == ["0.1", "0.1"]
+    assert (
+        "Preset `lab2025_tuned` trains the same network, unchanged, for 50 epochs" in report
+        and "its best validation accuracy is 0.22 points above report 000's with NumPy and 0.41 points above "
+        "report 000's with PyTorch, and it reaches 94.55 % with NumPy and 94.62 % with PyTorch on the official "
+        "test images."
+        in report
+    )
+
+
+def test_tuned_preset_must_be_its_row_and_its_row_must_have_run(run, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(run, root, ignore=shutil.ignore_patterns("reports"))
+    (root / "reports/experiments").mkdir(parents=True)
+    assert load_run(paths(root)).report000.tuned is None, "no table yet: no tuned column"
+    write_tuned_series(root / "reports/experiments", [{**TUNED_ROW, "row": "other"}])
+    with pytest.raises(ReportError, match=r"recipes_long.csv has no row erase_smooth_50: run it"):
+        load_run(paths(root))
+    config = yaml.safe_load((root / "experiments.yaml").read_text())
+    config["presets"]["lab2025_tuned"]["epochs"] = 60
+    (root / "experiments.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ReportError, match=r"preset lab2025_tuned does not set what row erase_smooth_50 of series"):
+        load_run(paths(root))
 
 
 def test_report001_row_by_row_with_each_measure_named(report):

@@ -120,34 +120,50 @@ def _settings(train: TrainParams) -> dict[str, str]:
         "Learning-rate schedule": schedule_rule(train),
         "Center-loss weight": f"{train.center_loss_weight:g}",
         "Augmentation": "on" if train.augment.enabled else "off",
+        "Random erasing": f"{train.augment.erase:g} of the images"
+        if train.augment.enabled and train.augment.erase
+        else "off",
+        "Label smoothing": f"{train.label_smoothing:g}" if train.label_smoothing else "off",
         "Sampling": train.sampling,
     }
 
 
 def report000_table(run: Run) -> str:
-    """Report 000's published results and hyper-parameters beside this run's, per framework."""
-    ref = run.report000
-    theirs = {fw: _settings(ref.params.train_for(fw)) for fw in FRAMEWORKS}
-    ours = {fw: _settings(run.params.train_for(fw)) for fw in FRAMEWORKS}
+    """Report 000's published results and hyper-parameters beside this run's, per framework, and the
+    tuned preset's where its series has run."""
+    ref, tuned = run.report000, run.report000.tuned
+    columns = {fw: [_settings(ref.params.train_for(fw)), _settings(run.params.train_for(fw))] for fw in FRAMEWORKS}
     rows = {
-        "Best validation accuracy (hold-out)": [
-            (
+        "Best validation accuracy (hold-out)": {
+            fw: [
                 f"{percent(ref.best_val_acc[fw])} (epoch {ref.best_epoch[fw]})",
                 f"{percent(run.train[fw]['best_val_acc'])} (epoch {run.train[fw]['best_epoch']})",
-            )
+            ]
             for fw in FRAMEWORKS
-        ],
-        "Test accuracy": [("not reported", percent(run.evaluation[fw]["test_acc"])) for fw in FRAMEWORKS],
-        "Seconds per epoch": [
-            ("–".join(number(s) for s in ref.epoch_seconds[fw]), number(run.train[fw]["mean_epoch_seconds"]))
+        },
+        "Test accuracy": {fw: ["not reported", percent(run.evaluation[fw]["test_acc"])] for fw in FRAMEWORKS},
+        "Seconds per epoch": {
+            fw: ["–".join(number(s) for s in ref.epoch_seconds[fw]), number(run.train[fw]["mean_epoch_seconds"])]
             for fw in FRAMEWORKS
-        ],
-        **{setting: [(theirs[fw][setting], ours[fw][setting]) for fw in FRAMEWORKS] for setting in ours["numpy"]},
+        },
     }
-    header = [f"{who}, {FRAMEWORK_LABELS[fw]}" for fw in FRAMEWORKS for who in ("Report 000", "This run")]
+    who = ["Report 000", "This run"]
+    if tuned is not None:
+        who.append(f"`{tuned.preset}`")
+        for fw in FRAMEWORKS:
+            columns[fw].append(_settings(tuned.params.train_for(fw)))
+            rows["Best validation accuracy (hold-out)"][fw].append(_maybe_percent(tuned.best_val_acc[fw]))
+            rows["Test accuracy"][fw].append(_maybe_percent(tuned.test_acc[fw]))
+            seconds = tuned.epoch_seconds[fw]
+            threads = f" ({tuned.threads} thread{'s' if tuned.threads > 1 else ''})"
+            rows["Seconds per epoch"][fw].append("" if seconds is None else number(seconds) + threads)
+    for setting in columns["numpy"][0]:
+        rows[setting] = {fw: [column[setting] for column in columns[fw]] for fw in FRAMEWORKS}
+    header = [f"{column}, {FRAMEWORK_LABELS[fw]}" for fw in FRAMEWORKS for column in who]
     lines = ["| | " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(header)]
     lines += [
-        f"| {name} | " + " | ".join(cell for pair in pairs for cell in pair) + " |" for name, pairs in rows.items()
+        f"| {name} | " + " | ".join(cell for fw in FRAMEWORKS for cell in cells[fw]) + " |"
+        for name, cells in rows.items()
     ]
     return "\n".join(lines)
 

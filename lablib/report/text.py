@@ -18,7 +18,7 @@ from lablib.params import FRAMEWORKS, Params
 from lablib.report.analysis import NEIGHBOURS, FeatureMap
 from lablib.report.contents import Numbering
 from lablib.report.figures import FRAMEWORK_LABELS
-from lablib.report.inputs import Report001, Run
+from lablib.report.inputs import Report000, Report001, Run, Tuned
 from lablib.report.tables import (
     confused_table,
     cross_table,
@@ -339,19 +339,36 @@ def _report000(run: Run, numbering: Numbering) -> list[str | Subsection]:
         f"(best epoch {run.train[fw]['best_epoch']}, against its {ref.best_epoch[fw]})"
         for fw in FRAMEWORKS
     )
+    tuned = ref.tuned
+    caption = (
+        "report 000's published results (its 4.2) and hyper-parameters (its 5.2, preset `lab2025`) beside this run's"
+    )
+    if tuned is not None:
+        caption += f" and preset `{tuned.preset}`'s (series `{tuned.series}`, row `{tuned.row}`)"
     return [
         Subsection("Report 000"),
-        numbering.table(
-            "report000",
-            "report 000's published results (its 4.2) and hyper-parameters (its 5.2, preset `lab2025`) beside "
-            "this run's.",
-            report000_table(run),
-        ),
+        numbering.table("report000", caption + ".", report000_table(run)),
         f"Report 000 trained `lab2025_cnn` and measured validation accuracy after every epoch on a fixed hold-out "
         f"of 10,000 of the 60,000 training images (its 2.2), as this run did on {_validation_images(run)}; it "
         f"reports no test accuracy. Its NumPy epochs ran on a CPU, its PyTorch epochs on a GPU. This run's best "
         f"validation accuracy is {gaps}.",
+        *([] if tuned is None else [_tuned(tuned, ref)]),
     ]
+
+
+def _tuned(tuned: Tuned, ref: Report000) -> str:
+    ran = [fw for fw in FRAMEWORKS if tuned.test_acc[fw] is not None]
+    gaps = " and ".join(
+        f"{_points(tuned.best_val_acc[fw] - ref.best_val_acc[fw])} report 000's with {FRAMEWORK_LABELS[fw]}"
+        for fw in ran
+    )
+    tests = " and ".join(f"{percent(tuned.test_acc[fw])} with {FRAMEWORK_LABELS[fw]}" for fw in ran)
+    return (
+        f"Preset `{tuned.preset}` trains the same network, unchanged, for {tuned.params.train.epochs} epochs "
+        f"(`python -m lablib.experiments preset {tuned.preset}`; its numbers are those of row `{tuned.row}` of "
+        f"series `{tuned.series}`, `reports/experiments/{tuned.series}.md`): its best validation accuracy is "
+        f"{gaps}, and it reaches {tests} on the official test images."
+    )
 
 
 def _report001(table: Report001 | None, numbering: Numbering) -> list[str | Subsection]:
