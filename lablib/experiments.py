@@ -224,6 +224,14 @@ def params_mismatch(experiment: Experiment, expected: Mapping[str, Any]) -> str 
     return None
 
 
+def head_commit() -> str:
+    """The commit whose code the experiments on HEAD ran (their baseline), abbreviated as git does."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ExperimentError(f"git rev-parse HEAD failed ({result.stderr.strip()}); run from the repository")
+    return result.stdout.strip()
+
+
 def run_record(rev: str) -> dict[str, Any]:
     """What the series runner wrote in an experiment's commit message (targets, jobs, threads); {} if none."""
     result = subprocess.run(["git", "log", "-1", "--format=%B", rev], capture_output=True, text=True, check=False)
@@ -488,7 +496,8 @@ def _write_series_table(config: Mapping[str, Any], name: str, quick: bool, out: 
     rows = series_rows(config, name, quick)
     result = series_table(rows, show_experiments(), Path("params.yaml"), series_spec(config, name))
     stem = re.sub(r"[^\w-]", "_", f"{name}{'-quick' if quick else ''}")
-    csv_path, md_path = write_table(result, out, stem, f"Series {name}{' (quick)' if quick else ''}")
+    title = f"Series {name}{' (quick)' if quick else ''}, run on commit {head_commit()}"
+    csv_path, md_path = write_table(result, out, stem, title)
     click.echo(result.to_string(index=False))
     click.echo(f"written: {md_path}, {csv_path}")
 

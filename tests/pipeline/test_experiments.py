@@ -105,6 +105,9 @@ def test_series_runs_on_the_queue_and_tables_each_row(repo):
         assert table[column].between(0, 100).all(), result.stdout
     assert "targets" not in table, "a series of whole-pipeline rows needs no targets column"
     assert {"lrs-small-quick", "lrs-large-quick"} <= exp_revs(repo).keys()
+    head = repo.run("git", "rev-parse", "--short", "HEAD").stdout.strip()
+    title = (repo.root / "tables/lrs-quick.md").read_text().splitlines()[0]
+    assert title == f"### Series lrs (quick), run on commit {head}"
 
 
 @slow
