@@ -18,6 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from lablib.experiments import main, queue_status, series_rows, thread_share
+from lablib.params import FRAMEWORKS
 from tests.pipeline.conftest import Workspace
 
 slow = pytest.mark.slow
@@ -32,6 +33,7 @@ SERIES = {
         "lrs": {"preset": "tiny", "rows": {"small": {"lr": 0.001}, "large": {"lr": 0.02}}},
         "resume": {"preset": "tiny_numpy", "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
         "resume_ref": {"preset": "tiny_numpy", "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
+        "lone": {"preset": "tiny", "rows": {"only": {"lr": 0.005}}},
     },
 }
 ACCURACY = ["row", "numpy val acc %", "numpy test acc %"]
@@ -108,6 +110,20 @@ def test_series_runs_on_the_queue_and_tables_each_row(repo):
     head = repo.run("git", "rev-parse", "--short", "HEAD").stdout.strip()
     title = (repo.root / "tables/lrs-quick.md").read_text().splitlines()[0]
     assert title == f"### Series lrs (quick), run on commit {head}"
+
+
+@slow
+def test_a_lone_row_trains_its_two_frameworks_side_by_side(repo):
+    result = run_series(repo, "lone", "--jobs", "2", "--quick")
+    assert f"running 2 trainings on 2 queue workers, {thread_share(2)} threads each" in result.stdout
+    assert {"lone-only-quick-train_numpy", "lone-only-quick-train_torch", "lone-only-quick"} <= exp_revs(repo).keys()
+    logs = [log.read_text() for log in (repo.root / ".dvc/tmp/exps/run").glob("*/*.out")]
+    (row_log,) = [log for log in logs if "Running stage 'evaluate_numpy'" in log and "lone" in log]
+    for framework in FRAMEWORKS:
+        assert f"Stage 'train_{framework}' is cached - skipping run" in row_log, row_log
+    table = pd.read_csv(repo.root / "tables/lone-quick.csv")
+    assert table["row"].tolist() == ["only"] and table["jobs"].tolist() == [2]
+    assert table[["numpy test acc %", "torch test acc %"]].notna().all(axis=None)
 
 
 @slow
