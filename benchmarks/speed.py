@@ -7,7 +7,9 @@ Steps alternate between the frameworks inside one run, after a warm-up, so both 
 machine state; the figures are medians. Below batch 64 a timed sample is a block of consecutive
 steps (64 images' worth), so that a sample of one framework does not pay for the threads and
 caches the other left behind, nor for the timer. The thread count of BLAS, of the NumPy core's pool
-and of PyTorch is whatever the environment sets (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and the like).
+and of PyTorch is whatever the environment sets (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and the like);
+the package lets OpenBLAS's idle threads sleep at once (``benchmarks/__init__.py``), or they would
+take PyTorch's cores.
 
 Efficiency: the run measures the machine's float32 matrix-product rate (large square products in
 NumPy and in PyTorch, the faster of the two), counts the multiply-adds of a training step's

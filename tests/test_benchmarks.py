@@ -1,0 +1,34 @@
+"""The speed benchmark runs and reports its efficiency keys; the benchmarks package keeps NumPy's
+idle BLAS threads off PyTorch's cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.test_evaluate import REPO
+
+
+def python(code_or_args: list[str], **env: str) -> str:
+    base = {key: value for key, value in os.environ.items() if key != "OPENBLAS_THREAD_TIMEOUT"}
+    result = subprocess.run(
+        [sys.executable, *code_or_args], cwd=REPO, env={**base, **env}, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def test_benchmarks_let_idle_blas_threads_sleep_unless_the_user_chose():
+    code = ["-c", "import os, benchmarks, numpy; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"]
+    assert python(code).strip() == "4"
+    assert python(code, OPENBLAS_THREAD_TIMEOUT="20").strip() == "20"
+
+
+def test_speed_benchmark_reports_throughput_and_floor_fractions():
+    args = ["-m", "benchmarks.speed", "--model", "lab2023_cnn", "--batch-size", "64", "--steps", "1", "--warmup", "0"]
+    (result,) = json.loads(python([*args, "--json"], OMP_NUM_THREADS="1"))
+    assert result["model"] == "lab2023_cnn" and result["batch_size"] == 64
+    assert result["gemm_gflops"] > 0
+    for key in ("numpy_floor_fraction", "torch_floor_fraction"):
+        assert 0 < result[key] < 1.5, result
