@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.test_evaluate import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 
 def python(code_or_args: list[str], **env: str) -> str:
