@@ -25,21 +25,26 @@ class SiLU(Module):
     """``y = x * s`` with ``s = sigmoid(x)``; its derivative is ``dy/dx = s + y * (1 - s)``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s, y = np.empty_like(x), np.empty_like(x)
-        axis = parallel.outer_axis(s)
+        y = np.empty_like(x)
+        # s is kept for backward in training; in evaluation it is a temporary per block, and
+        # a backward recomputes it.
+        s = np.empty_like(x) if self.training else None
+        axis = parallel.outer_axis(x)
         index = (slice(None),) * axis
 
         def silu(block: slice) -> None:
             # Each block of memory is read once and stays in cache through the four passes.
             part = (*index, block)
-            np.multiply(x[part], sigmoid(x[part], out=s[part]), out=y[part])
+            np.multiply(x[part], sigmoid(x[part], out=None if s is None else s[part]), out=y[part])
 
-        parallel.for_blocks(silu, s.shape[axis], s.size)
-        self._s, self._y = s, y
+        parallel.for_blocks(silu, x.shape[axis], x.size)
+        self._x, self._s, self._y = x, s, y
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         s, y = self._s, self._y
+        if s is None:
+            s = sigmoid(self._x)
         grad = np.empty_like(s)
         axis = parallel.outer_axis(s)
         index = (slice(None),) * axis

@@ -78,32 +78,36 @@ class _BatchNorm(Module):
         if self.training and count < 2:
             raise ValueError(f"Expected more than 1 value per channel when training, got input of shape {x.shape}")
         mean, var = np.empty((2, x.shape[1]))
+        # What is subtracted: the batch mean in x's dtype, or the running mean.
+        shift = np.empty(x.shape[1], x.dtype)
         inv_std = np.empty(x.shape[1], x.dtype)
-        # The layer keeps x - mean rather than x_hat: inv_std folds into the per-channel factors,
-        # one pass less over the activations each way.
-        centered, y = np.empty_like(x), np.empty_like(x)
+        y = np.empty_like(x)
 
         def normalise(channels: slice) -> None:
             # Statistics are per channel: a block of channels is normalised on its own, while in cache.
-            x_part, centered_part = x[:, channels], centered[:, channels]
+            x_part = x[:, channels]
             if batch_stats:
                 mean[channels] = channel_sum(x_part) / count
-                np.subtract(x_part, mean[channels].astype(x.dtype).reshape(shape), out=centered_part)
-                var[channels] = channel_dot(centered_part, centered_part) / count
+                shift[channels] = mean[channels]
+                centered = np.subtract(x_part, shift[channels].reshape(shape))
+                var[channels] = channel_dot(centered, centered) / count
                 var_part = var[channels]
             else:
-                np.subtract(x_part, self.running_mean[channels].reshape(shape), out=centered_part)
+                shift[channels] = self.running_mean[channels]
+                centered = np.subtract(x_part, shift[channels].reshape(shape))
                 var_part = self.running_var[channels]
             inv_std[channels] = 1 / np.sqrt(var_part + self.eps)
             scale = inv_std[channels] if self.weight is None else inv_std[channels] * self.weight.data[channels]
-            np.multiply(centered_part, scale.reshape(shape), out=y[:, channels])
+            np.multiply(centered, scale.reshape(shape), out=y[:, channels])
             if self.bias is not None:
                 y[:, channels] += self.bias.data[channels].reshape(shape)
 
         parallel.for_blocks(normalise, x.shape[1], x.size)
         if self.training and self.track_running_stats:
             self._update_running_stats(mean, var * count / (count - 1))
-        self._centered, self._inv_std, self._batch_stats = centered, inv_std, batch_stats
+        # The layer keeps its input, not x - mean: backward recomputes the centred block in cache,
+        # which spares a write and a read of a whole activation.
+        self._x, self._shift, self._inv_std, self._batch_stats = x, shift, inv_std, batch_stats
         return y
 
     def _update_running_stats(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
@@ -116,15 +120,16 @@ class _BatchNorm(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         shape = self._channel_shape(grad_output)
-        centered, inv_std, dtype = self._centered, self._inv_std, grad_output.dtype
+        x, shift, inv_std, dtype = self._x, self._shift, self._inv_std, grad_output.dtype
         count = grad_output.size // grad_output.shape[1]
         sum_grad, sum_grad_x_hat = np.empty((2, grad_output.shape[1]))
-        grad = np.empty_like(centered)
+        grad = np.empty_like(x)
 
         def backward_block(channels: slice) -> None:
-            g, centered_part, grad_part = grad_output[:, channels], centered[:, channels], grad[:, channels]
+            g, grad_part = grad_output[:, channels], grad[:, channels]
+            centered = np.subtract(x[:, channels], shift[channels].reshape(shape))
             sum_grad[channels] = channel_sum(g)
-            sum_grad_x_hat[channels] = channel_dot(g, centered_part) * inv_std[channels]
+            sum_grad_x_hat[channels] = channel_dot(g, centered) * inv_std[channels]
             scale = inv_std[channels]
             if self.weight is not None:
                 scale = scale * self.weight.data[channels]
@@ -132,7 +137,7 @@ class _BatchNorm(Module):
             if self._batch_stats:
                 # x_hat * mean(g * x_hat) = centered * inv_std * mean(g * x_hat)
                 factor = (scale * inv_std[channels] * sum_grad_x_hat[channels] / count).astype(dtype)
-                grad_part -= centered_part * factor.reshape(shape)
+                grad_part -= np.multiply(centered, factor.reshape(shape), out=centered)
                 grad_part -= (scale * sum_grad[channels] / count).astype(dtype).reshape(shape)
 
         parallel.for_blocks(backward_block, grad.shape[1], grad.size)

@@ -162,6 +162,15 @@ def test_activations_match_torch(cls, twin_cls, layout):
         compare(cls(), twin_cls(), x, r)
 
 
+def test_silu_in_eval_gives_the_training_gradient():
+    """Evaluation keeps no sigmoid for backward: a backward after it recomputes one, bit for bit."""
+    x = batch_last((rng().standard_normal((4, 3, 5, 5)) * 4).astype(np.float32))
+    grad = rng().standard_normal(x.shape).astype(np.float32)
+    training, evaluation = nn.SiLU(), nn.SiLU().eval()
+    np.testing.assert_array_equal(evaluation.forward(x), training.forward(x))
+    np.testing.assert_array_equal(evaluation.backward(grad), training.backward(grad))
+
+
 def test_flatten_and_dropout_in_eval_match_torch():
     r = rng()
     for args in [(), (2,), (1, 2), (0, -2)]:
