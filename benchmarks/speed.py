@@ -14,7 +14,9 @@ take PyTorch's cores.
 Efficiency: the run measures the machine's float32 matrix-product rate (large square products in
 NumPy and in PyTorch, the faster of the two), counts the multiply-adds of a training step's
 convolutions and linear layers from the model's shapes, and reports the fraction of that floor
-(the step's FLOPs at the GEMM rate) each framework reaches.
+(the step's FLOPs at the GEMM rate) each framework reaches. It also times the NumPy step's own
+matrix products alone, at their shapes and in its layers' layouts: the step's time if everything
+else cost nothing, and so the best training ratio NumPy could reach against PyTorch's whole step.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Result:
     floor_ms: float
     numpy_floor_fraction: float
     torch_floor_fraction: float
+    numpy_products_ms: float
+    products_ceiling: float
     layers: list[dict[str, float | str]]
 
 
@@ -145,6 +149,41 @@ def training_gflop(spec: Spec, batch_size: int) -> float:
     return flop * batch_size / 1e9
 
 
+def products_ms(spec: Spec, batch_size: int, repeats: int) -> float:
+    """Median milliseconds of the matrix products of one NumPy training step, and nothing else.
+
+    The operands have the shapes and layouts the layers use: a Conv2d multiplies its ``(out, C*K*K)``
+    weight by the ``(C*K*K, OH*OW*N)`` columns, then the output gradient by the columns' transpose
+    and the weight's transpose by the gradient; a Linear ``x @ Wᵀ``, ``gᵀ @ x`` and ``g @ W``. The
+    first layer has no input gradient.
+    """
+    rng = np.random.default_rng(0)
+    model = build_numpy(spec, seed=0).eval()
+    operands = []
+    h = np.zeros((batch_size, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    for layer in [*model.features, *model.classifier]:
+        out = layer.forward(h)
+        if isinstance(layer, Conv2d | Linear):
+            weight = rng.standard_normal((out.shape[1], layer.weight.data[0].size), dtype=np.float32)
+            if isinstance(layer, Conv2d):
+                cols = rng.standard_normal((weight.shape[1], out.size // out.shape[1]), dtype=np.float32)
+                grad = rng.standard_normal((weight.shape[0], cols.shape[1]), dtype=np.float32)
+                products = [(weight, cols), (grad, cols.T), (weight.T, grad)]
+            else:
+                x = rng.standard_normal((batch_size, weight.shape[1]), dtype=np.float32)
+                grad = rng.standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
+                products = [(x, weight.T), (grad.T, x), (grad, weight)]
+            operands += products if layer.needs_input_grad else products[:2]
+        h = out
+
+    def step() -> None:
+        for a, b in operands:
+            a @ b
+
+    step()
+    return median_ms([timed(step) for _ in range(repeats)])
+
+
 def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: int) -> list[dict[str, float | str]]:
     """Median forward and backward milliseconds of each leaf layer of the NumPy model, in order."""
     layers = [*model.features, *model.classifier]
@@ -215,6 +254,7 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
     img_s = {key: 1000 * batch_size / value for key, value in ms.items()}
     step_gflop = training_gflop(spec, batch_size)
     floor_ms = 1000 * step_gflop / gemm
+    numpy_products = products_ms(spec, batch_size, max(3, steps // 2))
     return Result(
         model=name,
         batch_size=batch_size,
@@ -236,6 +276,8 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
         floor_ms=floor_ms,
         numpy_floor_fraction=floor_ms / ms["np_train"],
         torch_floor_fraction=floor_ms / ms["torch_train"],
+        numpy_products_ms=numpy_products,
+        products_ceiling=ms["torch_train"] / numpy_products,
         layers=layer_breakdown(np_model, x, y, max(3, steps // 2)),
     )
 
@@ -264,6 +306,12 @@ def format_table(results: list[Result]) -> str:
         lines.append(
             f"GEMM floor: a training step's GFLOP at {results[0].gemm_gflops:.0f} GFLOP/s, the float32 GEMM rate "
             "of this run; numpy, torch: the fraction of it each reaches."
+        )
+    for r in results:
+        lines.append(
+            f"{r.model} at batch {r.batch_size}: NumPy's matrix products alone take {r.numpy_products_ms:.2f} ms "
+            f"({r.numpy_products_ms / r.numpy_train_ms:.0%} of its step); with nothing else to do it would train at "
+            f"{r.products_ceiling:.2f}x PyTorch's speed."
         )
     for r in results:
         lines.append(f"\nNumPy {r.model}, batch {r.batch_size}, per layer (median ms):")

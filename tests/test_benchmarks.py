@@ -33,3 +33,5 @@ def test_speed_benchmark_reports_throughput_and_floor_fractions():
     assert result["gemm_gflops"] > 0
     for key in ("numpy_floor_fraction", "torch_floor_fraction"):
         assert 0 < result[key] < 1.5, result
+    assert result["numpy_products_ms"] > 0, result
+    assert result["products_ceiling"] == result["torch_train_ms"] / result["numpy_products_ms"]
