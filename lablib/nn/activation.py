@@ -26,8 +26,8 @@ class SiLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.empty_like(x)
-        # s is kept for backward in training; in evaluation it is a temporary per block, and
-        # a backward recomputes it.
+        # Training keeps s for backward. Evaluation keeps x instead, so that s is only a temporary
+        # per block; a backward after it recomputes s.
         s = np.empty_like(x) if self.training else None
         axis = parallel.outer_axis(x)
         index = (slice(None),) * axis
@@ -38,7 +38,7 @@ class SiLU(Module):
             np.multiply(x[part], sigmoid(x[part], out=None if s is None else s[part]), out=y[part])
 
         parallel.for_blocks(silu, x.shape[axis], x.size)
-        self._x, self._s, self._y = x, s, y
+        self._x, self._s, self._y = (None if self.training else x), s, y
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
