@@ -130,54 +130,48 @@ def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
     return max(rates)
 
 
-def training_gflop(spec: Spec, batch_size: int) -> float:
-    """GFLOP (multiply and add counted apart) of one training step's matrix products.
+def step_products(spec: Spec, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random operands of every matrix product of one NumPy training step, in its layers' layouts.
 
-    Each Conv2d and Linear costs ``2 * outputs * fan_in`` forward and as much for the weight gradient
-    and for the input gradient, which a model's first layer skips. The shapes come from one forward
-    of a model built from ``spec``.
+    A Conv2d multiplies its ``(out, C*K*K)`` weight by the ``(C*K*K, OH*OW*N)`` columns, then the
+    output gradient by the columns' transpose (weight gradient) and the weight's transpose by the
+    gradient (input gradient); a Linear computes ``x @ Wᵀ``, ``gᵀ @ x`` and ``g @ W``. A model's first
+    layer has no input gradient. The shapes come from one forward of a single image.
     """
+    rng = np.random.default_rng(0)
+
+    def operand(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32)
+
     model = build_numpy(spec, seed=0).eval()
-    flop = 0
+    products = []
     h = np.zeros((1, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     for layer in [*model.features, *model.classifier]:
         out = layer.forward(h)
         if isinstance(layer, Conv2d | Linear):
-            products = 3 if layer.needs_input_grad else 2
-            flop += products * 2 * out.size * layer.weight.data[0].size
-        h = out
-    return flop * batch_size / 1e9
-
-
-def products_ms(spec: Spec, batch_size: int, repeats: int) -> float:
-    """Median milliseconds of the matrix products of one NumPy training step, and nothing else.
-
-    The operands have the shapes and layouts the layers use: a Conv2d multiplies its ``(out, C*K*K)``
-    weight by the ``(C*K*K, OH*OW*N)`` columns, then the output gradient by the columns' transpose
-    and the weight's transpose by the gradient; a Linear ``x @ Wᵀ``, ``gᵀ @ x`` and ``g @ W``. The
-    first layer has no input gradient.
-    """
-    rng = np.random.default_rng(0)
-    model = build_numpy(spec, seed=0).eval()
-    operands = []
-    h = np.zeros((batch_size, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
-    for layer in [*model.features, *model.classifier]:
-        out = layer.forward(h)
-        if isinstance(layer, Conv2d | Linear):
-            weight = rng.standard_normal((out.shape[1], layer.weight.data[0].size), dtype=np.float32)
+            weight = operand(out.shape[1], layer.weight.data[0].size)
             if isinstance(layer, Conv2d):
-                cols = rng.standard_normal((weight.shape[1], out.size // out.shape[1]), dtype=np.float32)
-                grad = rng.standard_normal((weight.shape[0], cols.shape[1]), dtype=np.float32)
-                products = [(weight, cols), (grad, cols.T), (weight.T, grad)]
+                cols = operand(weight.shape[1], out[0, 0].size * batch_size)
+                grad = operand(weight.shape[0], cols.shape[1])
+                layer_products = [(weight, cols), (grad, cols.T), (weight.T, grad)]
             else:
-                x = rng.standard_normal((batch_size, weight.shape[1]), dtype=np.float32)
-                grad = rng.standard_normal((batch_size, weight.shape[0]), dtype=np.float32)
-                products = [(x, weight.T), (grad.T, x), (grad, weight)]
-            operands += products if layer.needs_input_grad else products[:2]
+                x, grad = operand(batch_size, weight.shape[1]), operand(batch_size, weight.shape[0])
+                layer_products = [(x, weight.T), (grad.T, x), (grad, weight)]
+            products += layer_products if layer.needs_input_grad else layer_products[:2]
         h = out
+    return products
+
+
+def products_gflop(products: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """GFLOP of the products, multiply and add counted apart: ``2 * m * k * n`` each."""
+    return sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in products) / 1e9
+
+
+def products_ms(products: list[tuple[np.ndarray, np.ndarray]], repeats: int) -> float:
+    """Median milliseconds of running the products one after the other, and nothing else."""
 
     def step() -> None:
-        for a, b in operands:
+        for a, b in products:
             a @ b
 
     step()
@@ -252,9 +246,10 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
                 samples[key].append(value)
     ms = {key: median_ms(value) for key, value in samples.items()}
     img_s = {key: 1000 * batch_size / value for key, value in ms.items()}
-    step_gflop = training_gflop(spec, batch_size)
+    products = step_products(spec, batch_size)
+    step_gflop = products_gflop(products)
     floor_ms = 1000 * step_gflop / gemm
-    numpy_products = products_ms(spec, batch_size, max(3, steps // 2))
+    numpy_products = products_ms(products, max(3, steps // 2))
     return Result(
         model=name,
         batch_size=batch_size,
