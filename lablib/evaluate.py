@@ -22,7 +22,7 @@ from lablib.atomic import staged_file
 from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.errors import LabError
 from lablib.models.specs import Spec
-from lablib.train.checkpoint import load_npz
+from lablib.train.checkpoint import ArchiveError, load_npz
 
 # ``predict(spec, state, images) -> (features, logits)``: one framework's forward pass.
 Predict = Callable[[Spec, Mapping[str, np.ndarray], np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -50,8 +50,10 @@ def load_state(path: Path) -> dict[str, np.ndarray]:
         return load_npz(path)
     except FileNotFoundError:
         raise ModelFileError(f"{path} not found: train the model first (dvc repro)") from None
-    except (OSError, ValueError) as error:
-        raise ModelFileError(f"{path} is not a readable model file ({error}); train again (dvc repro)") from None
+    except ArchiveError as error:
+        raise ModelFileError(f"{error}. It is not a model file; train again (dvc repro)") from None
+    except OSError as error:
+        raise ModelFileError(f"{path} cannot be read ({error.strerror}); train again (dvc repro)") from None
 
 
 def run_model(

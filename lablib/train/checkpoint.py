@@ -8,6 +8,8 @@ array, so no file ever needs pickle to load.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,11 @@ from typing import Any
 import numpy as np
 
 from lablib.atomic import staged_file
+from lablib.errors import LabError
+
+
+class ArchiveError(LabError, ValueError):
+    """A file that is not a readable ``.npz`` archive: truncated, damaged or another kind of file."""
 
 
 def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -24,9 +31,21 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` written by :func:`save_npz` (pickle stays disabled)."""
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    """Read every array of an ``.npz`` written by :func:`save_npz` (pickle stays disabled).
+
+    A missing file raises ``FileNotFoundError``; any other file that is not a readable archive raises
+    :class:`ArchiveError` saying so, rather than NumPy's advice about pickled data, which a file that
+    is simply not an archive would otherwise get.
+    """
+    with open(path, "rb"):  # a missing or unreadable file raises its own OSError
+        pass
+    if not zipfile.is_zipfile(path):
+        raise ArchiveError(f"{path} is not an .npz archive: it is truncated or another kind of file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+        raise ArchiveError(f"{path} is a damaged .npz archive ({error})") from None
 
 
 def pack_json(value: Any) -> np.ndarray:

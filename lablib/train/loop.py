@@ -32,7 +32,7 @@ from lablib.data.sampling import balanced_batches, shuffled_batches
 from lablib.errors import LabError
 from lablib.params import ParamsError, TrainParams
 from lablib.rng import Stream, generator
-from lablib.train.checkpoint import save_npz
+from lablib.train.checkpoint import ArchiveError, save_npz
 from lablib.train.prefetch import Prefetcher
 from lablib.train.setup import make_scheduler
 from lablib.train.state import TrainingState
@@ -43,6 +43,10 @@ EPOCH_SPLIT = ("train_seconds", "data_seconds", "val_seconds")  # where an epoch
 
 class NumericalError(LabError):
     """The loss became NaN or infinite."""
+
+
+class CheckpointError(LabError):
+    """A checkpoint in the way that cannot be resumed: damaged, or not one this project wrote."""
 
 
 class Backend(Protocol):
@@ -331,7 +335,14 @@ class Trainer:
         path = self.outputs.checkpoint
         if not path.exists():
             return None
-        state = TrainingState.load(path)
+        try:
+            state = TrainingState.load(path)
+        except (ArchiveError, KeyError, TypeError, ValueError) as error:
+            why = error if isinstance(error, ArchiveError) else f"{path} holds no training state this project wrote"
+            raise CheckpointError(
+                f"{why}. It cannot be resumed: delete it to start this training over (rm {path}), "
+                "then run the stage again."
+            ) from None
         if state.fingerprint != self.fingerprint:
             click.echo(f"{self.framework}: {path} belongs to other parameters or data; starting afresh")
             return None
