@@ -1,5 +1,6 @@
-# The two commands of the README: `make repro` runs the pipeline, `make test` runs the tests.
-# Both create .venv on first use and reinstall the project when pyproject.toml changes.
+# The commands of the README: `make setup` creates .venv and installs the project, `make repro` runs the
+# pipeline, `make test` runs the tests. Each creates .venv on first use and reinstalls the project when
+# pyproject.toml changes.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # Stages in dvc.yaml call `python`; this makes it the virtual environment's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: repro test lint format bench clean-venv
+.PHONY: setup repro test lint format bench clean-venv
 
 JOBS ?= 2
 
@@ -18,6 +19,8 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+
+setup: $(INSTALLED)
 
 repro: $(INSTALLED)
 	dvc repro
