@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lablib.experiments import load_experiments, preset_run, series_rows
+from lablib.experiments.config import load_experiments, preset_run, series_rows
 from lablib.params import ParamsError, load_params, parse_params
 from lablib.report.inputs import with_overrides
 

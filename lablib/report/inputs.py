@@ -17,7 +17,8 @@ import pandas as pd
 
 from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.errors import LabError
-from lablib.experiments import load_experiments, preset_run, series_rows
+from lablib.experiments.config import load_experiments, preset_run, series_rows
+from lablib.experiments.tables import SEEDS, stat_column
 from lablib.params import FRAMEWORKS, Params, load_params, parse_params
 
 CLASS_INDEX = {name: i for i, name in enumerate(CLASS_NAMES)}
@@ -49,6 +50,29 @@ class RunPaths:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """One metric over the seeds of a series row (fractions): the mean, the sample standard deviation
+    (``None`` with one seed), the range, and how many seeds finished."""
+
+    mean: float
+    sd: float | None
+    low: float
+    high: float
+    seeds: int
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """A preset's spread over seeds: the row of a series that ran it with several seeds (``None`` per
+    framework where it did not run)."""
+
+    series: str
+    row: str
+    best_val_acc: dict[str, Spread | None]
+    test_acc: dict[str, Spread | None]
+
+
+@dataclass(frozen=True)
 class Tuned:
     """The preset that trains report 000's network better than report 000 did, as the row of the series
     that chose it measured it (fractions and seconds; ``None`` where a framework did not run)."""
@@ -67,25 +91,28 @@ class Tuned:
 class Report000:
     """Report 000's published results (``published.report000`` in experiments.yaml), per framework, the
     hyper-parameters of its 5.2 (preset ``lab2025``) applied to this run's parameters, and the tuned
-    preset's results (``None`` until its series has a table)."""
+    preset's results (``None`` until its series has a table), and the spread over seeds of the shipped
+    default and of the tuned preset (each ``None`` until its series has a table)."""
 
     params: Params
     best_val_acc: dict[str, float]
     best_epoch: dict[str, int]
     epoch_seconds: dict[str, tuple[float, float]]
     tuned: Tuned | None
+    default_spread: Seeded | None
+    tuned_spread: Seeded | None
 
 
 @dataclass(frozen=True)
 class SeriesRow:
-    """One row of report 001's Table 1: the report's figure (%) and this project's run of it (fractions,
-    ``None`` where a framework did not run); ``validation`` is the row's validation scheme."""
+    """One row of report 001's Table 1: the report's figure (%) and this project's runs of it over their
+    seeds (``None`` where a framework did not run); ``validation`` is the row's validation scheme."""
 
     name: str
     reference: float
     validation: str
-    val_acc: dict[str, float | None]
-    test_acc: dict[str, float | None]
+    val_acc: dict[str, Spread | None]
+    test_acc: dict[str, Spread | None]
 
 
 @dataclass(frozen=True)
@@ -197,12 +224,17 @@ def read_report000(config: Mapping[str, Any], params: Params, folder: Path) -> R
     the tuned preset's results from its series table in ``folder``."""
     try:
         published = config["published"]["report000"]
+        spread = published["spread"]
         return Report000(
             params=parse_params(with_overrides(params.raw, config["presets"][published["preset"]])),
             best_val_acc={fw: published["best_val_acc"][fw] / 100 for fw in FRAMEWORKS},
             best_epoch={fw: published["best_epoch"][fw] for fw in FRAMEWORKS},
             epoch_seconds={fw: tuple(published["epoch_seconds"][fw]) for fw in FRAMEWORKS},
             tuned=read_tuned(config, params, published["tuned"], folder),
+            default_spread=read_seeded(config, params, "default", spread["series"], spread["default"], folder),
+            tuned_spread=read_seeded(
+                config, params, published["tuned"]["preset"], spread["series"], spread["tuned"], folder
+            ),
         )
     except KeyError as error:
         raise ReportError(f"experiments.yaml: published.report000 lacks {error}; restore it from git") from None
@@ -214,16 +246,7 @@ def read_tuned(config: Mapping[str, Any], params: Params, entry: Mapping[str, st
     The preset must set exactly what the row set, or the table's numbers would not be the preset's.
     """
     preset, series, row = entry["preset"], entry["series"], entry["row"]
-    rows = {r.row: r for r in series_rows(config, series, quick=False)}
-    if row not in rows:
-        raise ReportError(f"experiments.yaml: published.report000.tuned names row {row}, which series {series} lacks")
-    overrides, _ = preset_run(config, preset, quick=False)
-    tuned = with_overrides(params.raw, overrides)
-    if tuned != with_overrides(params.raw, rows[row].settings):
-        raise ReportError(
-            f"experiments.yaml: preset {preset} does not set what row {row} of series {series} set; make them "
-            "the same, or the report would show the row's results as the preset's"
-        )
+    tuned = _preset_of_row(config, params, preset, series, row)
     path = folder / f"{series}.csv"
     if not path.is_file():
         return None
@@ -241,6 +264,56 @@ def read_tuned(config: Mapping[str, Any], params: Params, entry: Mapping[str, st
         epoch_seconds={fw: _number(measured.get(f"{fw} s/epoch")) for fw in FRAMEWORKS},
         threads=int(measured["threads per job"]),
     )
+
+
+def _preset_of_row(config: Mapping[str, Any], params: Params, preset: str, series: str, row: str) -> dict[str, Any]:
+    """The parameters of ``preset`` applied to this run's, checked to be what row ``row`` of ``series`` sets
+    (its seed apart): otherwise the report would show the row's results as the preset's."""
+    rows = {r.row: r for r in series_rows(config, series, quick=False)}
+    if row not in rows:
+        raise ReportError(f"experiments.yaml: published.report000 names row {row}, which series {series} lacks")
+    overrides, _ = preset_run(config, preset, quick=False)
+    settings = {key: value for key, value in rows[row].settings.items() if key != "seed"}
+    raw = with_overrides(params.raw, overrides)
+    if raw != with_overrides(params.raw, settings):
+        raise ReportError(
+            f"experiments.yaml: preset {preset} does not set what row {row} of series {series} set; make them "
+            "the same, or the report would show the row's results as the preset's"
+        )
+    return raw
+
+
+def read_seeded(
+    config: Mapping[str, Any], params: Params, preset: str, series: str, row: str, folder: Path
+) -> Seeded | None:
+    """Preset ``preset``'s spread over seeds, from row ``row`` of ``series``'s table; ``None`` until it has one."""
+    _preset_of_row(config, params, preset, series, row)
+    path = folder / f"{series}.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path).set_index("row")
+    if row not in table.index:
+        raise ReportError(f"{path} has no row {row}: run it (python -m lablib.experiments series {series})")
+    measured = table.loc[row]
+    return Seeded(
+        series=series,
+        row=row,
+        best_val_acc={fw: read_spread(measured, f"{fw} val acc %") for fw in FRAMEWORKS},
+        test_acc={fw: read_spread(measured, f"{fw} test acc %") for fw in FRAMEWORKS},
+    )
+
+
+def read_spread(line: pd.Series, column: str) -> Spread | None:
+    """A metric of a series table's row (in %) over its seeds, as fractions; one seed where the table has no
+    spread columns; ``None`` where the row has no such metric."""
+    mean = _fraction(line.get(column))
+    if mean is None:
+        return None
+    if stat_column(column, "sd") not in line:
+        return Spread(mean, None, mean, mean, 1)
+    sd = _fraction(line.get(stat_column(column, "sd")))
+    low, high = (_fraction(line.get(stat_column(column, stat))) for stat in ("min", "max"))
+    return Spread(mean, sd, mean if low is None else low, mean if high is None else high, int(line[SEEDS]))
 
 
 def read_report001(config: Mapping[str, Any], folder: Path) -> Report001 | None:
@@ -264,8 +337,8 @@ def read_report001(config: Mapping[str, Any], folder: Path) -> Report001 | None:
                 name=name,
                 reference=float(figure),
                 validation=settings[name]["validation"],
-                val_acc={fw: _fraction(measured.get(f"{fw} val acc %")) for fw in FRAMEWORKS},
-                test_acc={fw: _fraction(measured.get(f"{fw} test acc %")) for fw in FRAMEWORKS},
+                val_acc={fw: read_spread(measured, f"{fw} val acc %") for fw in FRAMEWORKS},
+                test_acc={fw: read_spread(measured, f"{fw} test acc %") for fw in FRAMEWORKS},
             )
         )
     return Report001(path.with_suffix(".md"), quick, rows)

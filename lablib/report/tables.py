@@ -10,7 +10,7 @@ import numpy as np
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.params import FRAMEWORKS, TrainParams
 from lablib.report.figures import FRAMEWORK_LABELS
-from lablib.report.inputs import Report001, Run
+from lablib.report.inputs import Report001, Run, Spread
 
 VALIDATION_MEASURES = {"holdout": "hold-out", "kfold": "k-fold (best fold)", "rotating": "rotating fold"}
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -22,6 +22,18 @@ def percent(fraction: float) -> str:
 
 def number(value: float) -> str:
     return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def spread(value: Spread | None) -> str:
+    """A metric over seeds: ``mean ± sd % (min–max, n seeds)``, or the one figure of a single seed."""
+    if value is None:
+        return ""
+    if value.seeds == 1 or value.sd is None:
+        return percent(value.mean)
+    return (
+        f"{100 * value.mean:.2f} ± {100 * value.sd:.2f} % "
+        f"({100 * value.low:.2f}–{100 * value.high:.2f}, {value.seeds} seeds)"
+    )
 
 
 def results_table(run: Run) -> str:
@@ -157,6 +169,13 @@ def report000_table(run: Run) -> str:
             seconds = tuned.epoch_seconds[fw]
             threads = f" ({tuned.threads} thread{'s' if tuned.threads > 1 else ''})"
             rows["Seconds per epoch"][fw].append("" if seconds is None else number(seconds) + threads)
+    # The spread over seeds of the shipped default ("This run" column) and of the tuned preset.
+    seeded = [None, ref.default_spread, *([ref.tuned_spread] if tuned is not None else [])]
+    if any(seeded):
+        for name, measure in (("Best validation accuracy", "best_val_acc"), ("Test accuracy", "test_acc")):
+            rows[f"{name} over seeds"] = {
+                fw: ["" if one is None else spread(getattr(one, measure)[fw]) for one in seeded] for fw in FRAMEWORKS
+            }
     for setting in columns["numpy"][0]:
         rows[setting] = {fw: [column[setting] for column in columns[fw]] for fw in FRAMEWORKS}
     header = [f"{column}, {FRAMEWORK_LABELS[fw]}" for fw in FRAMEWORKS for column in who]
@@ -179,7 +198,7 @@ def report001_table(table: Report001) -> str:
     for row in table.rows:
         cells = [row.name, f"{row.reference:.2f} %", VALIDATION_MEASURES[row.validation]]
         for fw in ran:
-            cells += [_maybe_percent(row.val_acc[fw]), _maybe_percent(row.test_acc[fw])]
+            cells += [spread(row.val_acc[fw]), spread(row.test_acc[fw])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from lablib.params import FRAMEWORKS, Params
 from lablib.report.analysis import NEIGHBOURS, FeatureMap
 from lablib.report.contents import Numbering
 from lablib.report.figures import FRAMEWORK_LABELS
-from lablib.report.inputs import Report000, Report001, Run, Tuned
+from lablib.report.inputs import Report000, Report001, Run, Seeded, Spread, Tuned
 from lablib.report.tables import (
     confused_table,
     cross_table,
@@ -353,7 +353,55 @@ def _report000(run: Run, numbering: Numbering) -> list[str | Subsection]:
         f"reports no test accuracy. Its NumPy epochs ran on a CPU, its PyTorch epochs on a GPU. This run's best "
         f"validation accuracy is {gaps}.",
         *([] if tuned is None else [_tuned(tuned, ref)]),
+        *_report000_spread(ref),
     ]
+
+
+def against(figure: float, ours: Spread) -> str:
+    """Where a report's figure lies against our seeds: inside, above or below their range, and how many
+    standard deviations from their mean."""
+    where = "above" if figure > ours.high else "below" if figure < ours.low else "inside"
+    text = f"{where} the range of our {ours.seeds} seeds ({100 * ours.low:.2f}–{100 * ours.high:.2f} %)"
+    if not ours.sd:
+        return f"{text}, whose mean is {percent(ours.mean)}"
+    z = (figure - ours.mean) / ours.sd
+    return (
+        f"{text}, {abs(z):.1f} standard deviations {'above' if z > 0 else 'below'} their mean of {percent(ours.mean)}"
+    )
+
+
+def _spread_sentence(name: str, seeded: Seeded, ref: Report000) -> str | None:
+    """What report 000's best validation accuracy is against one preset's spread over seeds, per framework."""
+    parts = []
+    for fw in FRAMEWORKS:
+        ours = seeded.best_val_acc[fw]
+        if ours is None or ours.seeds < 2:
+            continue
+        figure = ref.best_val_acc[fw]
+        verdict = (
+            "so the difference is within the spread of seeds, not a win or a loss one can tell from them"
+            if ours.low <= figure <= ours.high
+            else "every seed beats it"
+            if figure < ours.low
+            else "no seed reaches it"
+        )
+        parts.append(
+            f"with {FRAMEWORK_LABELS[fw]}, report 000's {percent(figure)} lies {against(figure, ours)}: {verdict}"
+        )
+    if not parts:
+        return None
+    return (
+        f"Over seeds ({name}, row `{seeded.row}` of series `{seeded.series}`, "
+        f"`reports/experiments/{seeded.series}.md`), the best validation accuracy is " + "; ".join(parts) + "."
+    )
+
+
+def _report000_spread(ref: Report000) -> list[str]:
+    named = [("the shipped default", ref.default_spread)]
+    if ref.tuned is not None:
+        named.append((f"preset `{ref.tuned.preset}`", ref.tuned_spread))
+    sentences = [_spread_sentence(name, seeded, ref) for name, seeded in named if seeded is not None]
+    return [" ".join(sentence for sentence in sentences if sentence)] if any(sentences) else []
 
 
 def _tuned(tuned: Tuned, ref: Report000) -> str:
@@ -397,7 +445,34 @@ def _report001(table: Report001 | None, numbering: Numbering) -> list[str | Subs
         "hold-out or, for the rows validated as report 001 did, on the rotating fold (each fold is trained "
         "on in the other epochs, so that figure is optimistic), and the accuracy on the official test images, "
         f"the measure to compare with the report's.{quick}",
+        *_report001_spread(table),
     ]
+
+
+def _report001_spread(table: Report001) -> list[str]:
+    """Each of report 001's figures against our seeds' official test accuracy, and whether its last row is
+    still above our mean."""
+    sentences = []
+    for fw in FRAMEWORKS:
+        judged = [(row, row.test_acc[fw]) for row in table.rows]
+        judged = [(row, ours) for row, ours in judged if ours is not None and ours.seeds > 1]
+        if not judged:
+            continue
+        for row, ours in judged:
+            sentences.append(
+                f"`{row.name}`: the report's {row.reference:.2f} % lies {against(row.reference / 100, ours)}."
+            )
+        last, ours = judged[-1]
+        if last is table.rows[-1]:
+            gap = _points(ours.mean - last.reference / 100)
+            still = "still " if ours.mean < last.reference / 100 else ""
+            sentences.append(
+                f"On average over its {ours.seeds} seeds, {FRAMEWORK_LABELS[fw]}'s run of the last row is {still}"
+                f"{gap} the report's {last.reference:.2f} %."
+            )
+    if not sentences:
+        return []
+    return ["Against the spread of this project's official test accuracy over seeds: " + " ".join(sentences)]
 
 
 def _beside_the_reports(run: Run, numbering: Numbering) -> Section:

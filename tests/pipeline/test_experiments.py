@@ -17,7 +17,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from lablib.experiments import main, queue_status, series_rows, thread_share
+from lablib.experiments.cli import main
+from lablib.experiments.config import series_rows
+from lablib.experiments.queue import queue_status, thread_share
 from lablib.params import FRAMEWORKS
 from tests.pipeline.conftest import Workspace
 

@@ -1,0 +1,3 @@
+from lablib.experiments.cli import main
+
+main()

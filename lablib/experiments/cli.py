@@ -1,0 +1,122 @@
+"""The command line of presets and series.
+
+python -m lablib.experiments preset lab2023 [--quick]
+python -m lablib.experiments series report001 --jobs 2 [--quick] [--force] [--rows baseline,kfold]
+python -m lablib.experiments table report001 [--quick]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lablib.experiments.config import (
+    ExperimentError,
+    Row,
+    load_experiments,
+    preset_run,
+    series_rows,
+    series_spec,
+    set_args,
+)
+from lablib.experiments.queue import run_series
+from lablib.experiments.store import dvc, head_commit, show_experiments
+from lablib.experiments.tables import seed_table, summarise, write_tables
+
+PARAMS = Path("params.yaml")
+
+
+@click.group()
+@click.option(
+    "--config",
+    default="experiments.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Presets and series.",
+)
+@click.pass_context
+def main(ctx: click.Context, config: Path) -> None:
+    """Run the presets and ablation series of experiments.yaml as DVC experiments."""
+    ctx.obj = config
+
+
+@main.command()
+@click.argument("name")
+@click.option("--quick", is_flag=True, help="A subset and two epochs: see the mechanism work in minutes.")
+@click.option("--queue", is_flag=True, help="Only queue it; start with `dvc queue start`.")
+@click.pass_obj
+def preset(config: Path, name: str, quick: bool, queue: bool) -> None:
+    """Run preset NAME as the DVC experiment NAME (NAME-quick with --quick), on the preset's targets."""
+    try:
+        overrides, targets = preset_run(load_experiments(config), name, quick)
+        exp_name = f"{name}{'-quick' if quick else ''}"
+        dvc("exp", "run", *(["--queue"] if queue else []), "-n", exp_name, *targets, *set_args(overrides))
+    except ExperimentError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.argument("name")
+@click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1), help="Queue workers.")
+@click.option("--quick", is_flag=True, help="A subset and two epochs: see the mechanism work in minutes.")
+@click.option("--force", is_flag=True, help="Rerun every row, also those that finished with the same parameters.")
+@click.option("--rows", default="", help="Only these rows, comma-separated (each machine can run its part).")
+@click.option("--poll-seconds", default=5.0, show_default=True, type=click.FloatRange(0.1), help="Queue polling.")
+@click.option("--out", default="reports/experiments", show_default=True, type=click.Path(path_type=Path))
+@click.pass_obj
+def series(
+    config_path: Path, name: str, jobs: int, quick: bool, force: bool, rows: str, poll_seconds: float, out: Path
+) -> None:
+    """Run the rows of series NAME, each with each of its seeds, on DVC's queue with JOBS workers, wait,
+    and write its table.
+
+    Experiments that finished earlier on this commit with the same parameters and targets are kept;
+    the others run, interrupted ones resuming from their last finished epoch.
+    """
+    try:
+        config = load_experiments(config_path)
+        selected = series_rows(config, name, quick, [row for row in rows.split(",") if row])
+        run_series(name, selected, jobs, force, poll_seconds, PARAMS)
+        if rows:
+            table = summarise(seed_table(selected, show_experiments(), PARAMS), _seeds(selected), None)
+            click.echo(table.to_string(index=False))
+            click.echo(f"these rows are done; once every row has run: python -m lablib.experiments table {name}")
+        else:
+            _write_series_table(config, name, quick, out)
+    except ExperimentError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.argument("name")
+@click.option("--quick", is_flag=True, help="The table of the quick runs.")
+@click.option("--out", default="reports/experiments", show_default=True, type=click.Path(path_type=Path))
+@click.pass_obj
+def table(config: Path, name: str, quick: bool, out: Path) -> None:
+    """Write the table of series NAME from the experiments DVC already holds (with several seeds a row,
+    from those that have finished)."""
+    try:
+        _write_series_table(load_experiments(config), name, quick, out)
+    except ExperimentError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _seeds(rows: Sequence[Row]) -> Counter[str]:
+    """How many seeds each row names."""
+    return Counter(row.row for row in rows)
+
+
+def _write_series_table(config: Mapping[str, Any], name: str, quick: bool, out: Path) -> None:
+    rows = series_rows(config, name, quick)
+    per_seed = seed_table(rows, show_experiments(), PARAMS)
+    result = summarise(per_seed, _seeds(rows), series_spec(config, name).get("reference"))
+    stem = re.sub(r"[^\w-]", "_", f"{name}{'-quick' if quick else ''}")
+    title = f"Series {name}{' (quick)' if quick else ''}, run on commit {head_commit()}"
+    paths = write_tables(per_seed, result, out, stem, title)
+    click.echo(result.to_string(index=False))
+    click.echo(f"written: {', '.join(map(str, paths))}")

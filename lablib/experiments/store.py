@@ -1,0 +1,130 @@
+"""What DVC holds: the experiments of the current commit (``dvc exp show --json``), the record the series
+runner left in each one's commit message, and the stages a set of targets runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lablib.experiments.config import ExperimentError, flatten
+
+# The line of an experiment's commit message that records how the series runner ran it.
+RUN_RECORD = "lablib-series: "
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of ``dvc exp show --json`` on the current commit."""
+
+    name: str
+    rev: str
+    state: str | None  # the queue's state: queued, running, success, failed; None when not from the queue
+    task: str | None
+    pid: int | None  # the process that runs it, while it runs
+    params: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (None, "success")
+
+    @property
+    def running(self) -> bool:
+        """Running now: DVC still says "running" for a task whose worker was killed, so ask the process."""
+        if self.state != "running" or not self.pid:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, under another user
+            pass
+        return True
+
+
+def dvc(*args: str, capture: bool = False, env: Mapping[str, str] | None = None) -> str:
+    result = subprocess.run(["dvc", *args], capture_output=capture, text=True, check=False, env=env)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip() if capture else "see the output above"
+        raise ExperimentError(f"dvc {' '.join(args)} failed ({detail})")
+    return result.stdout if capture else ""
+
+
+def experiments_on_head(show_json: str) -> list[Experiment]:
+    """Every experiment of the current commit in ``dvc exp show --json``: queued, running, done or failed."""
+    found = []
+    for commit in json.loads(show_json):
+        if commit.get("rev") == "workspace":
+            continue
+        for experiment in commit.get("experiments") or []:
+            executor = experiment.get("executor") or {}
+            for rev in (experiment.get("revs") or [])[:1]:
+                data = rev.get("data") or {}
+                found.append(
+                    Experiment(
+                        name=rev.get("name") or experiment.get("name") or "",
+                        rev=rev["rev"],
+                        state=executor.get("state"),
+                        task=(executor.get("local") or {}).get("task_id"),
+                        pid=(executor.get("local") or {}).get("pid"),
+                        params=flatten((data.get("params") or {}).get("params.yaml", {}).get("data") or {}),
+                        metrics={
+                            f"{file}:{key}": value
+                            for file, content in (data.get("metrics") or {}).items()
+                            for key, value in flatten(content.get("data") or {}).items()
+                        },
+                    )
+                )
+    return found
+
+
+def show_experiments() -> list[Experiment]:
+    return experiments_on_head(dvc("exp", "show", "--json", capture=True))
+
+
+def expected_params(params_path: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters an experiment runs with: the workspace's ``params.yaml`` and the row's settings."""
+    return {**flatten(yaml.safe_load(params_path.read_text())), **flatten(settings)}
+
+
+def params_mismatch(experiment: Experiment, expected: Mapping[str, Any]) -> str | None:
+    """The first parameter in which an experiment differs from the expected ones, or None."""
+    for key in sorted(set(expected) | set(experiment.params)):
+        ran, wanted = experiment.params.get(key), expected.get(key)
+        if ran != wanted:
+            return f"{key} is {ran!r}, the row sets {wanted!r}"
+    return None
+
+
+def head_commit() -> str:
+    """The commit whose code the experiments on HEAD ran (their baseline), abbreviated as git does."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ExperimentError(f"git rev-parse HEAD failed ({result.stderr.strip()}); run from the repository")
+    return result.stdout.strip()
+
+
+def run_record(rev: str) -> dict[str, Any]:
+    """What the series runner wrote in an experiment's commit message (targets, jobs, threads); {} if none."""
+    result = subprocess.run(["git", "log", "-1", "--format=%B", rev], capture_output=True, text=True, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith(RUN_RECORD):
+            return json.loads(line.removeprefix(RUN_RECORD))
+    return {}
+
+
+def stages_run(targets: Sequence[str]) -> set[str]:
+    """The stages ``dvc exp run TARGETS`` runs: each target and its ancestors (the whole pipeline if none)."""
+    stages: set[str] = set()
+    for target in targets or [""]:
+        dot = dvc("dag", "--dot", *([target] if target else []), capture=True)
+        stages.update(re.findall(r'^"([^"]+)";$', dot, flags=re.MULTILINE))
+    return stages
