@@ -3,13 +3,16 @@
 Each class here computes what its namesake in ``lablib.nn`` computes, with the same arguments, the
 same ``Parameter`` and buffer names and the same initial draws, so either can stand in for the
 other; ``tests/nn/test_reference.py`` shows that they agree with each other and with PyTorch.
-Nothing here is fast. Convolution and pooling loop over output positions, as the course reports do:
+Nothing here is fast. Convolution and pooling loop over output positions, as the course reports do.
+The reports are two students' hand-ins to Lab 1 of NYCU's deep-learning course, not in this
+repository; README.md ("The two reports") names them and says what each section cited here holds.
 
-* report 001 (batch 1): convolution by iterating over the receptive-field regions and taking the
-  dot product of each with every kernel (:func:`iter_regions`, :class:`Conv2d`); max pooling by
-  iterating over 2x2 regions, each passing its gradient to its maximum (:class:`MaxPool2d`);
-* report 000, Appendix A: :func:`im2col` and :func:`col2im`, loops over output positions, and
-  the convolution as one matrix product with the column matrix (:class:`Conv2dIm2col`).
+* report 001 (Kuan-Wei Chen, 2023), II.A, batch 1: convolution by iterating over the receptive-field
+  regions and taking the dot product of each with every kernel (:func:`iter_regions`,
+  :class:`Conv2d`); max pooling by iterating over 2x2 regions, each passing its gradient to its
+  maximum (:class:`MaxPool2d`);
+* report 000 (陳柏翔, 2025), Appendix A: :func:`im2col` and :func:`col2im`, loops over output
+  positions, and the convolution as one matrix product with the column matrix (:class:`Conv2dIm2col`).
 
 Notation: ``g`` is the gradient of the loss with respect to a layer's output; ``dx``, ``dW`` and
 ``db`` are those with respect to its input, weight and bias. Each ``backward`` takes the forward
