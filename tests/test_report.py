@@ -20,6 +20,7 @@ from matplotlib.image import imread
 
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES, NUM_CLASSES
 from lablib.evaluate import classification_metrics, write_predictions
+from lablib.experiments.tables import summarise, write_tables
 from lablib.params import FRAMEWORKS
 from lablib.report import FIGURES, ReportError, RunPaths, load_run
 from lablib.report.analysis import tsne_map
@@ -418,3 +419,85 @@ def test_the_report_imports_neither_torch_nor_the_training_code():
 def test_stage_help():
     result = CliRunner().invoke(report_main, ["--help"])
     assert result.exit_code == 0 and "report.md" in result.output
+
+
+def seeded_table(folder: Path, stem: str, values: dict[str, dict[str, list[float]]], reference=None) -> None:
+    """A series table over seeds as `python -m lablib.experiments table` writes it, NumPy only: per row the
+    best validation and test accuracies (%) of each seed."""
+    lines = [
+        {
+            "row": row,
+            "seed": seed,
+            "overrides": "(preset)",
+            "targets": "evaluate_numpy",
+            "jobs": 2,
+            "threads per job": 1,
+            "numpy val acc %": val,
+            "numpy test acc %": test,
+            "numpy s/epoch": 12.5,
+        }
+        for row, measured in values.items()
+        for seed, (val, test) in enumerate(zip(measured["val"], measured["test"], strict=True))
+    ]
+    per_seed = pd.DataFrame(lines)
+    table = summarise(per_seed, {row: len(measured["val"]) for row, measured in values.items()}, reference)
+    write_tables(per_seed, table, folder, stem, f"Series {stem}")
+
+
+def test_the_reports_figures_are_judged_against_the_spread_over_seeds(run, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(run, root)
+    folder = root / "reports/experiments"
+    reference = yaml.safe_load((REPO / "experiments.yaml").read_text())["series"]["report001"]["reference"]
+    last = {"val": [94.8, 94.9, 95.0, 94.7, 94.9], "test": [89.7, 89.9, 89.8, 90.0, 89.6]}
+    rows = {
+        row: {"val": [SERIES_VAL[row]] * 5, "test": [SERIES_TEST[row] + d for d in (-0.2, -0.1, 0, 0.1, 0.2)]}
+        for row in SERIES_VAL
+    }
+    rows["width20_30"] = last
+    seeded_table(folder, "report001", rows, reference)
+    seeded_table(
+        folder,
+        "seeds",
+        {
+            "default": {"val": [94.2, 94.5, 94.3, 94.6, 94.4], "test": [94.0, 94.1, 94.2, 94.3, 94.1]},
+            "lab2025_tuned": {"val": [94.6, 94.7, 94.8], "test": [94.7, 94.8, 94.9]},
+        },
+    )
+    loaded = load_run(paths(root))
+    text = render_markdown(loaded, tsne_map(loaded.features, loaded.feature_labels, seed=0))
+
+    table7 = {row.split("|")[1].strip(): row for row in table_after(text, "report 001's Table 1 beside")}
+    assert (
+        "| 90.17 % | rotating fold | 94.86 ± 0.11 % (94.70–95.00, 5 seeds) | 89.80 ± 0.16 % (89.60–90.00, 5 seeds) |"
+        in table7["width20_30"]
+    )
+    assert (
+        "`width20_30`: the report's 90.17 % lies above the range of our 5 seeds (89.60–90.00 %), "
+        "2.3 standard deviations above their mean of 89.80 %." in text
+    )
+    assert "`baseline`: the report's 88.83 % lies above the range of our 5 seeds (87.92–88.32 %)" in text
+    assert (
+        "On average over its 5 seeds, NumPy's run of the last row is still 0.37 points below the report's 90.17 %."
+        in text
+    )
+
+    table6 = {
+        row.split("|")[1].strip(): [c.strip() for c in row.split("|")[2:-1]]
+        for row in table_after(text, "report 000's published results")
+    }
+    assert table6["Best validation accuracy over seeds"][:3] == [
+        "",
+        "94.40 ± 0.16 % (94.20–94.60, 5 seeds)",
+        "94.70 ± 0.10 % (94.60–94.80, 3 seeds)",
+    ]
+    assert table6["Test accuracy over seeds"][3:] == ["", "", ""], "the seeds ran NumPy only"
+    assert (
+        "Over seeds (the shipped default, row `default` of series `seeds`, `reports/experiments/seeds.md`), the best "
+        "validation accuracy is with NumPy, report 000's 94.49 % lies inside the range of our 5 seeds (94.20–94.60 %), "
+        "0.6 standard deviations above their mean of 94.40 %: so the difference is within the spread of seeds"
+    ) in text
+    assert (
+        "report 000's 94.49 % lies below the range of our 3 seeds (94.60–94.80 %), 2.1 standard deviations "
+        "below their mean of 94.70 %: every seed beats it." in text
+    )
