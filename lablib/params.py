@@ -19,9 +19,15 @@ from lablib.rng import MAX_SEED
 
 FRAMEWORKS = ("numpy", "torch")
 MODELS = ("lab2025_cnn", "lab2023_cnn")
+# A model of one's own: a spec file in SPEC_DIR whose layers may come from Python files in LAYER_DIR.
+# dvc.yaml lists both folders as dependencies of the stages that build models.
+SPEC_DIR = "mymodels"
+LAYER_DIR = "mylayers"
+SPEC_SUFFIXES = (".yaml", ".yml")
 INITS = ("pytorch", "normal_fan_in")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
+SPLITS = ("stratified", "course")
 VALIDATIONS = ("holdout", "kfold", "rotating")
 SAMPLINGS = ("balanced", "shuffle", "sequential")
 DEVICES = ("auto", "cpu", "cuda")
@@ -34,6 +40,9 @@ class ParamsError(LabError, ValueError):
 @dataclass(frozen=True)
 class DataParams:
     source_dir: str | None
+    train_csv: str | None  # the course's training CSV file; null: the official files
+    test_csv: str | None  # the course's unlabelled test CSV file, set with train_csv
+    split: str
     val_per_class: int
     subset: int | None
     kfold: int
@@ -200,8 +209,19 @@ def _read_data(r: _Reader) -> DataParams:
     source_dir = r.get("source_dir")
     if source_dir is not None and not isinstance(source_dir, str):
         raise ParamsError(f"params.yaml: data.source_dir must be a directory path or null; got {source_dir!r}")
+    csv = {name: r.get(name) for name in ("train_csv", "test_csv")}
+    for name, value in csv.items():
+        if value is not None and not isinstance(value, str):
+            raise ParamsError(f"params.yaml: data.{name} must be the path of a CSV file or null; got {value!r}")
+    if (csv["train_csv"] is None) != (csv["test_csv"] is None):
+        raise ParamsError(
+            "params.yaml: data.train_csv and data.test_csv go together: set both to the course's CSV files, "
+            "or both to null for the official files"
+        )
     data = DataParams(
         source_dir=source_dir,
+        **csv,
+        split=r.choice("split", SPLITS),
         val_per_class=r.integer("val_per_class", 1, 5999),
         subset=r.integer("subset", 10, 60000, null=True),
         kfold=r.integer("kfold", 2, 6000),
@@ -235,6 +255,25 @@ def _read_augment(r: _Reader) -> AugmentConfig:
         raise ParamsError(f"params.yaml: {error}") from None
 
 
+def _read_model(r: _Reader) -> str:
+    """A built-in model's name, or the path of a spec file in SPEC_DIR."""
+    model = r.get("model")
+    if model in MODELS:
+        return model
+    if isinstance(model, str) and model.endswith(SPEC_SUFFIXES):
+        if Path(model).parent != Path(SPEC_DIR):
+            raise ParamsError(
+                f"params.yaml: model {model} must be a spec file in {SPEC_DIR}/ ({SPEC_DIR}/NAME.yaml), "
+                "where DVC sees it change"
+            )
+        if not Path(model).is_file():
+            raise ParamsError(f"params.yaml: model {model}: there is no such file")
+        return model
+    raise ParamsError(
+        f"params.yaml: model must be one of {', '.join(MODELS)} or a spec file {SPEC_DIR}/NAME.yaml; got {model!r}"
+    )
+
+
 def _read_train(r: _Reader) -> TrainParams:
     betas = r.get("betas")
     if not (
@@ -244,7 +283,7 @@ def _read_train(r: _Reader) -> TrainParams:
     center = r.section("center_loss", ("weight", "alpha"))
     train = TrainParams(
         seed=r.integer("seed", 0, MAX_SEED),
-        model=r.choice("model", MODELS),
+        model=_read_model(r),
         width=r.integer("width", 1, 512),
         init=r.choice("init", INITS),
         epochs=r.integer("epochs", 1),

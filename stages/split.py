@@ -1,4 +1,4 @@
-"""Stage split: the fixed stratified hold-out, the K-fold assignment and the optional subset."""
+"""Stage split: the hold-out (stratified, or the course's last 10,000 rows), the K-fold assignment and the subset."""
 
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from stages import user_errors
 @click.option("--raw", default="data/raw", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", default="data/split", show_default=True, type=click.Path(file_okay=False, path_type=Path))
 def main(params_path: str, raw: Path, out: Path) -> None:
-    """Write train.npy and val.npy (indices into the 60,000 official training images) and folds.npy
-    (the fold of each image of train + val) into OUT. The same seed gives the same files everywhere."""
+    """Write train.npy and val.npy (indices into the 60,000 training images) and folds.npy (the fold of
+    each image of train + val) into OUT. The same seed gives the same files everywhere."""
     with user_errors("split", f"to restore the previous split: dvc checkout {out}"):
         params = load_params(params_path)
         labels = load_labels(raw / "train-labels-idx1-ubyte.gz")
@@ -29,6 +29,7 @@ def main(params_path: str, raw: Path, out: Path) -> None:
             subset=params.data.subset,
             kfold=params.data.kfold,
             seed=params.train.seed,
+            method=params.data.split,
         )
         save_arrays(out, split)
     counts = {name: np.bincount(labels[split[name]], minlength=NUM_CLASSES).tolist() for name in ("train", "val")}

@@ -10,10 +10,15 @@ verification is an error, never skipped: a corrupt copy deserves attention rathe
 Verification compares the SHA-256 of each decompressed file (Debian's ``.gz`` headers differ from the
 official ones, the streams do not) and reads it with the strict IDX reader. Only then is ``dest``
 replaced, all at once, by the four files as found (still gzipped) and ``provenance.json``.
+
+The course's CSV files are the other source (:func:`fetch_course`): once every value is verified they
+are written in the official files' format, under the official names, so that every later stage reads
+one format; the test file's labels come from the official test images when a folder holds them.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import json
@@ -23,14 +28,28 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from lablib.atomic import staged_dir
-from lablib.data.fashion_mnist import APT_COMMAND, COUNTS, DEBIAN_DIR, ENV_VAR, OFFICIAL_URL, SHA256
-from lablib.data.idx import decompress, load_images, load_labels
+from lablib.data.course_csv import TEST_ROWS, TRAIN_ROWS, read_course_csv
+from lablib.data.fashion_mnist import (
+    APT_COMMAND,
+    COUNTS,
+    DEBIAN_DIR,
+    ENV_VAR,
+    OFFICIAL_URL,
+    SHA256,
+    TEST_IMAGES,
+    TEST_LABELS,
+    TRAIN_IMAGES,
+    TRAIN_LABELS,
+)
+from lablib.data.idx import decompress, encode_idx, load_images, load_labels
 from lablib.errors import LabError
 
 PROVENANCE = "provenance.json"
+COURSE_CSV = "course_csv"
 
 
 class ChecksumError(LabError, ValueError):
@@ -43,17 +62,24 @@ class DataUnavailableError(LabError):
 
 @dataclass(frozen=True)
 class FetchResult:
-    """Which source was used (``source_dir``, ``env``, ``debian`` or ``download``), its folder or base
-    URL, and the verified SHA-256 of each decompressed file."""
+    """Which source was used (``source_dir``, ``env``, ``debian``, ``download`` or ``course_csv``), its
+    folder, base URL or training file, and the verified SHA-256 of each file (decompressed for the
+    official files, as found for CSV files). ``test_labels`` says where the test labels came from:
+    ``official`` (the official labels file, or for CSV files the official test images matched to its
+    rows) or ``unknown`` (a course test file and no official files to match it with)."""
 
     source: str
     location: str
     sha256: dict[str, str]
+    test_labels: str = "official"
 
     @property
     def provenance(self) -> dict[str, object]:
         """What ``fetch`` writes to ``dest/provenance.json``."""
-        return {"source": self.source, "location": self.location, "sha256": dict(self.sha256)}
+        provenance = {"source": self.source, "location": self.location, "sha256": dict(self.sha256)}
+        if self.source == COURSE_CSV:
+            provenance["test_labels"] = self.test_labels
+        return provenance
 
 
 def fetch(
@@ -113,6 +139,63 @@ def fetch(
         f"  2. Debian's package: {APT_COMMAND}\n"
         f"  3. internet access to {url} for the official download."
     )
+
+
+def fetch_course(
+    dest: Path,
+    train_csv: Path,
+    test_csv: Path,
+    source_dir: Path | None = None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    debian_dir: Path = DEBIAN_DIR,
+    rows: tuple[int, int] = (TRAIN_ROWS, TEST_ROWS),
+) -> FetchResult:
+    """Replace ``dest`` by the course's CSV files, verified, in the official files' format and names,
+    and ``provenance.json``; a file that breaks a rule raises :class:`~lablib.data.course_csv.CsvError`
+    naming its line, leaving ``dest`` as it was.
+
+    The test file has no labels; they are taken from the official test images when the first of
+    ``source_dir``, ``env[FASHION_MNIST_DIR]`` and ``debian_dir`` that holds the official test files
+    holds every image of the test file (``t10k-labels-idx1-ubyte.gz`` is then written, in the test
+    file's order); else the labels stay unknown and that file is not written. ``rows`` are the row
+    counts the two files must have.
+    """
+    train_csv, test_csv = Path(train_csv), Path(test_csv)
+    images, labels = read_course_csv(train_csv, labelled=True, rows=rows[0])
+    test_images, _ = read_course_csv(test_csv, labelled=False, rows=rows[1])
+    test_labels = _official_labels(test_images, [source_dir, env.get(ENV_VAR), debian_dir])
+    files = {TRAIN_IMAGES: images, TRAIN_LABELS: labels, TEST_IMAGES: test_images}
+    if test_labels is not None:
+        files[TEST_LABELS] = test_labels
+    hashes = {str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in (train_csv, test_csv)}
+    known = "unknown" if test_labels is None else "official"
+    result = FetchResult(COURSE_CSV, str(train_csv.absolute()), hashes, known)
+    with staged_dir(dest) as staging:
+        for name, array in files.items():
+            (staging / name).write_bytes(gzip.compress(encode_idx(array), compresslevel=1, mtime=0))
+        (staging / PROVENANCE).write_text(json.dumps(result.provenance, indent=2) + "\n")
+    return result
+
+
+def _official_labels(images: np.ndarray, folders: Iterable[Path | str | None]) -> np.ndarray | None:
+    """The official label of each of ``images`` (the official test images in another order), from the
+    first folder that holds the official test files; None when none does or an image is not among them."""
+    names = [TEST_IMAGES, TEST_LABELS]
+    for folder in (Path(f) for f in folders if f):
+        if _lacking(folder, names) is None:
+            raw = {name: decompress(folder / name, data=blob) for name, blob in _read(folder, names).items()}
+            for name, content in raw.items():
+                if hashlib.sha256(content).hexdigest() != SHA256[name]:
+                    raise ChecksumError(
+                        f"{folder / name}: not the official file (its SHA-256 differs); replace or remove it"
+                    )
+            official = load_images(folder / TEST_IMAGES, raw=raw[TEST_IMAGES])
+            official_labels = load_labels(folder / TEST_LABELS, raw=raw[TEST_LABELS])
+            label_of = dict(zip((image.tobytes() for image in official), official_labels, strict=True))
+            found = [label_of.get(image.tobytes()) for image in images]
+            return None if None in found else np.array(found, dtype=np.uint8)
+    return None
 
 
 def _lacking(folder: Path, names: Iterable[str]) -> str | None:

@@ -1,4 +1,4 @@
-"""A strict reader of the gzip-compressed IDX files Fashion-MNIST ships in.
+"""A strict reader of the gzip-compressed IDX files Fashion-MNIST ships in, and their encoder.
 
 IDX: two zero bytes, a type byte (0x08: unsigned byte), the number of dimensions, one big-endian
 32-bit size per dimension, then the data in C order. The whole file is decompressed and every length
@@ -80,6 +80,14 @@ def read_idx(path: Path, *, raw: bytes | None = None, shape: tuple[int | None, .
             f"but {payload} bytes follow it"
         )
     return np.frombuffer(raw, dtype=np.uint8, count=expected, offset=header).reshape(sizes)
+
+
+def encode_idx(array: np.ndarray) -> bytes:
+    """The IDX bytes of a uint8 array (before gzip): what :func:`read_idx` reads back as ``array``."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"IDX of unsigned bytes holds uint8 only; got {array.dtype}")
+    sizes = b"".join(int(size).to_bytes(4, "big") for size in array.shape)
+    return bytes([0, 0, UNSIGNED_BYTE, array.ndim]) + sizes + np.ascontiguousarray(array).tobytes()
 
 
 def _pretty(shape: tuple[int | None, ...]) -> str:

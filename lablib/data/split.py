@@ -1,4 +1,5 @@
-"""The split: a fixed stratified hold-out, an optional stratified subset, and K-fold assignments.
+"""The split: a fixed hold-out (stratified, or the course's last 10,000 images), an optional stratified
+subset, and K-fold assignments.
 
 Every function is a pure function of the labels and a seed. Each draws from its own stream of
 :mod:`lablib.rng` (hold-out, subset, folds), class by class in label order, so the same seed gives the
@@ -11,6 +12,8 @@ import numpy as np
 
 from lablib.errors import LabError
 from lablib.rng import Stream, generator
+
+COURSE_VAL = 10000  # the course's validation images: the last rows of its training file
 
 
 class SplitError(LabError, ValueError):
@@ -83,14 +86,34 @@ def kfold_assignments(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     return folds
 
 
+def course_split(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices of the course's rule: the last ``COURSE_VAL`` of ``n`` images validate."""
+    if n <= COURSE_VAL:
+        raise SplitError(f"data.split: course validates on the last {COURSE_VAL} images, and there are only {n}")
+    everything = np.arange(n, dtype=np.int64)
+    return everything[:-COURSE_VAL], everything[-COURSE_VAL:]
+
+
 def make_split(
-    labels: np.ndarray, *, val_per_class: int, subset: int | None, kfold: int, seed: int
+    labels: np.ndarray,
+    *,
+    val_per_class: int,
+    subset: int | None,
+    kfold: int,
+    seed: int,
+    method: str = "stratified",
 ) -> dict[str, np.ndarray]:
-    """The split stage's output: ``train`` and ``val``, sorted indices into the official training set
+    """The split stage's output: ``train`` and ``val``, sorted indices into the training file
     (``subset`` thins the train part only, after the hold-out), and ``folds``, the fold of each item of
-    ``np.concatenate([train, val])``, the pool that the K-fold methods train and validate on."""
+    ``np.concatenate([train, val])``, the pool that the K-fold methods train and validate on.
+
+    ``method`` is ``stratified`` (``val_per_class`` images of each class validate) or ``course`` (the
+    last 10,000 images validate, as the course's teaching assistants split its training file)."""
     labels = np.asarray(labels)
-    train, val = holdout_split(labels, val_per_class, seed)
+    if method == "course":
+        train, val = course_split(len(labels))
+    else:
+        train, val = holdout_split(labels, val_per_class, seed)
     if subset is not None:
         train = stratified_subset(train, labels, subset, seed)
     folds = kfold_assignments(labels[np.concatenate([train, val])], kfold, seed)

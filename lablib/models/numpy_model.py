@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from functools import cache
 
 import numpy as np
 
 from lablib import nn
+from lablib.adapter import adapt, call, load_class
+from lablib.models.spec_file import is_user_layer
 from lablib.models.specs import EVAL_BATCH, Layer, Spec
 from lablib.nn.init import normal_fan_in
 from lablib.rng import placeholder
@@ -35,12 +38,33 @@ class Classifier(nn.Module):
 
 
 def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Module:
-    """``getattr(nn, name)(**kwargs)``, plus ``rng`` and ``dtype`` where the layer takes them."""
+    """``getattr(nn, name)(**kwargs)``, plus ``rng`` and ``dtype`` where the layer takes them.
+
+    A layer of one's own (``mylayers/FILE.py:CLASS``) in the ``Module`` contract is built the same way;
+    one written to another contract (the course's template) is built after seeding NumPy's global
+    generator from ``rng`` (such layers draw their weights from ``np.random``), then wrapped by
+    :func:`lablib.adapter.adapt`.
+    """
     name, kwargs = layer
-    cls = getattr(nn, name)
+    if not is_user_layer(name):
+        return _construct(getattr(nn, name), kwargs, rng, dtype)
+    cls = _user_class(name)
+    if issubclass(cls, nn.Module):
+        return call(f"building {name}", _construct, cls, kwargs, rng, dtype)
+    np.random.seed(int(rng.integers(2**32)))  # noqa: NPY002 - the template's layers draw from np.random
+    return adapt(call(f"building {name}", cls, **kwargs))
+
+
+def _construct(cls: type, kwargs: dict, rng: np.random.Generator, dtype: type) -> nn.Module:
     accepted = inspect.signature(cls).parameters
     extra = {key: value for key, value in (("rng", rng), ("dtype", dtype)) if key in accepted}
     return cls(**kwargs, **extra)
+
+
+@cache
+def _user_class(name: str) -> type:
+    """The class ``mylayers/FILE.py:CLASS`` names, its file imported once per process."""
+    return load_class(name)
 
 
 def build_numpy(

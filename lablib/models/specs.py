@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lablib.data.fashion_mnist import NUM_CLASSES
+from lablib.params import SPEC_SUFFIXES
 
 Layer = tuple[str, dict[str, Any]]
 Spec = dict[str, list[Layer]]
@@ -90,7 +91,12 @@ MODELS: dict[str, Callable[..., Spec]] = {"lab2025_cnn": lab2025_cnn, "lab2023_c
 
 
 def get_spec(name: str, width: int = 20) -> Spec:
-    """The spec of model ``name``; ``width`` is the filter count of ``lab2023_cnn`` (others ignore it)."""
+    """The spec of model ``name``, a built-in one or a spec file (``mymodels/NAME.yaml``, see
+    :mod:`lablib.models.spec_file`); ``width`` is the filter count of ``lab2023_cnn`` (others ignore it)."""
+    if name.endswith(SPEC_SUFFIXES):
+        from lablib.models.spec_file import load_spec_file  # it imports this module's types
+
+        return load_spec_file(name)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     if name == "lab2023_cnn":

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lablib.models.spec_file import require_torch_twin
 from lablib.models.specs import EVAL_BATCH, Spec
 
 
@@ -29,7 +30,9 @@ class TorchClassifier(nn.Module):
 
 
 def build_torch(spec: Spec) -> TorchClassifier:
-    """The spec built from ``torch.nn`` (PyTorch's own initialisation, from torch's global generator)."""
+    """The spec built from ``torch.nn`` (PyTorch's own initialisation, from torch's global generator);
+    a spec with layers of one's own is refused, as PyTorch has no twin of them."""
+    require_torch_twin(spec)
     return TorchClassifier(
         nn.Sequential(*(getattr(nn, name)(**kwargs) for name, kwargs in spec["features"])),
         nn.Sequential(*(getattr(nn, name)(**kwargs) for name, kwargs in spec["classifier"])),

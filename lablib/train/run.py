@@ -6,6 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from lablib.models.spec_file import require_torch_twin
+from lablib.models.specs import get_spec
 from lablib.params import Params
 from lablib.train.loop import Outputs, Pool, Trainer
 from lablib.train.numpy_backend import initial_state
@@ -23,6 +25,8 @@ def train(framework: str, params: Params, prepared: Path, split: Path, outputs: 
     module, name = BACKENDS[framework].split(":")
     backend = getattr(importlib.import_module(module), name)
     train_params = params.train_for(framework)
+    if framework == "torch":
+        require_torch_twin(get_spec(train_params.model, train_params.width))
     pool = Pool.load(prepared, split)
     trainer = Trainer(train_params, pool, backend, initial_state(train_params), outputs, framework)
     return trainer.run()
