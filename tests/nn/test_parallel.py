@@ -137,7 +137,7 @@ def test_layers_match_torch_at_each_thread_count(make, make_twin, threads):
     r = np.random.default_rng(6)
     layer, twin = make(r), make_twin()
     copy_weights(layer, twin)
-    compare(layer, twin, batch_last_images(r), r, rtol=1e-4, atol=1e-3)  # weight gradients reach 400
+    compare(layer, twin, batch_last_images(r), r, scaled=True)  # weight gradients reach 800
 
 
 def optimizer_step(name: str, kwargs: dict) -> np.ndarray:
