@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 PROJECT_FILES = (
     "lablib",
     "stages",
+    "mymodels",
+    "mylayers",
     "reports/experiments",
     "experiments.yaml",
     "dvc.yaml",
