@@ -42,8 +42,9 @@ gradient checker compares it with PyTorch and the optimisers of ``lablib.optim``
 * the layout: ``Layout("NHWC")``, ``parse_layout("HW->HWC")``, or :func:`infer_layout` from an
   input shape; ``None`` hands arrays over as they come.
 
-``Adapted.bindings`` says which attribute stood for which tensor, ``Adapted.computes_in`` the dtype of
-the layer's last raw output (float32 for a layer that casts whatever it is given),
+``Adapted.bindings`` says which attribute stood for which tensor, ``Adapted.computes_in`` the dtype the
+layer's last forward computed in (float32 where its output or any array it keeps is float32: a layer
+that casts whatever it is given),
 ``Adapted.returns_input_grad`` whether its backward returned a gradient (a first layer may not).
 :func:`find_layers` and :func:`find_pairs` walk a network (layers as attributes or in lists) and a
 layer's arrays. Every failure is an :class:`AdapterError`, one line. NumPy only.
@@ -443,7 +444,7 @@ def infer_layout(shape: Sequence[int], channels: int | None = None) -> tuple[Lay
     ``channels`` (the layer's input channels or features) decides between ``NCHW``, ``NHWC`` and
     batch-last ``CHWN``, or ``NC`` and features-first ``CN``; square images decide where it is unknown.
     """
-    options = {2: ["NC", "CN", "HW"], 3: ["HWC", "CHW"], 4: ["NCHW", "NHWC", "CHWN"]}.get(len(shape), [])
+    options = {1: ["C"], 2: ["NC", "CN", "HW"], 3: ["HWC", "CHW"], 4: ["NCHW", "NHWC", "CHWN"]}.get(len(shape), [])
     fits = []
     for letters in options:
         sizes = dict(zip(letters, shape, strict=True))
@@ -452,6 +453,9 @@ def infer_layout(shape: Sequence[int], channels: int | None = None) -> tuple[Lay
             fits.append(letters)
     if channels is None and len(shape) == 2:
         fits = ["NC"]
+    square = [letters for letters in fits if "H" not in letters or shape[letters.index("H")] == shape[letters.index("W")]]
+    if len(fits) > 1 and len(square) == 1:
+        return Layout(square[0]), f"inferred from the input shape, {channels} input channels and square images"
     if len(fits) == 1:
         why = f"{channels} input channels" if channels is not None else "square images"
         return Layout(fits[0]), f"inferred from the input shape and {why}"
@@ -519,8 +523,12 @@ def is_layer(obj: Any) -> bool:
     return find_method(obj, FORWARD_NAMES) is not None and find_method(obj, BACKWARD_NAMES) is not None
 
 
-def find_layers(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """A network's layers by path (``fc1``, ``layers[2]``), held as attributes, in lists or dicts, nested."""
+def find_layers(obj: Any, prefix: str = "", seen: set[int] | None = None) -> Iterator[tuple[str, Any]]:
+    """A network's layers by path (``fc1``, ``layers[2]``), held as attributes, in lists or dicts, nested.
+
+    A layer held twice (as ``self.fc1`` and in ``self.layers``) is found once, under its first path.
+    """
+    seen = set() if seen is None else seen
     for name, value in vars(obj).items() if hasattr(obj, "__dict__") else ():
         path = f"{prefix}.{name}" if prefix else name
         items = (
@@ -531,9 +539,10 @@ def find_layers(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             else [(path, value)]
         )
         for item_path, item in items:
-            if is_layer(item):
+            if is_layer(item) and id(item) not in seen:
+                seen.add(id(item))
                 yield item_path, item
-                yield from find_layers(item, item_path)
+                yield from find_layers(item, item_path, seen)
 
 
 def one_hot(target: np.ndarray, classes: int, dtype: np.dtype) -> np.ndarray:
@@ -603,7 +612,8 @@ class Adapted(Module):
         raw = call(f"{self.name}.{self.forward_name}", self._forward, self._in(x), **kwargs)
         if not isinstance(raw, np.ndarray):
             raise AdapterError(f"{self.name}.{self.forward_name} returned {type(raw).__name__}, not a NumPy array")
-        self.computes_in = raw.dtype
+        kept = [array.dtype for array in find_arrays(self.layer).values()]
+        self.computes_in = np.dtype(np.float32) if np.dtype(np.float32) in [raw.dtype, *kept] else raw.dtype
         y = to_torch(raw, self.layout.output) if self.layout else raw
         self.sync()  # a forward that replaced an array (a cast to float32) is read again
         return y.astype(x.dtype, copy=False)

@@ -1,0 +1,201 @@
+"""Check anyone's NumPy layer, network or class of hand-ins: every gradient against PyTorch autograd and finite differences.
+
+  python -m lablib.gradcheck my_layers.py:MyConv2d --twin torch.nn.Conv2d --args "3, 8, 3, padding=1" --input 2,3,12,12
+  python -m lablib.gradcheck model/layer.py:Conv2d --twin torch.nn.Conv2d --args "3, 8, 3, 2, 1" --input 2,3,12,12
+  python -m lablib.gradcheck model/network.py:Network
+  python -m lablib.gradcheck handins/ --out grades/
+
+One layer (:mod:`lablib.gradcheck.layer`): a ``lablib.nn.Module``, or a layer written to the course
+template or a tutorial, read unchanged through :mod:`lablib.adapter`, against its PyTorch twin and
+finite differences. One network (:mod:`lablib.gradcheck.network`): a template ``Network``
+(``forward(input, target) -> (pred, loss)``, ``backward()``) by finite differences, through the whole
+network and layer by layer. One class (:mod:`lablib.gradcheck.classroom`): a folder of hand-ins, each
+network (and, with a mapping file, each named layer) checked in its own process, into one table.
+Exit status: 0 when every check passes, 1 when one fails, 2 when the command cannot run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lablib.adapter import BACKWARD_NAMES, FORWARD_NAMES, AdapterError, is_loss, load_class, parse_layout, parse_mapping
+from lablib.gradcheck.layer import (
+    GradcheckResult,
+    LayerError,
+    call,
+    Options,
+    check_layer,
+    format_result,
+    nearby_shapes,
+    parse_args,
+    parse_shape,
+    resolve_layout,
+)
+from lablib.nn.module import Module
+from lablib.gradcheck.network import DEFAULT_INPUTS, NetworkResult, check_network, format_network
+
+__all__ = ["main"]
+
+
+def layer_summary(result: GradcheckResult, layer: str) -> dict[str, Any]:
+    """The verdict, the worst error and where it is: a row of the class table."""
+    failing = [c for c in result.comparisons if not c.passed]
+    pool = failing or [c for c in result.comparisons if c.comparable]
+    worst = max(pool, key=lambda c: (c.comparable, c.max_rel), default=None)
+    return {
+        "verdict": "ok" if result.passed else "FAIL",
+        "worst_error": None if worst is None or not worst.comparable else worst.max_rel,
+        "layer": layer,
+        "tensor": "" if worst is None else f"{worst.tensor} vs {worst.against}",
+    }
+
+
+def network_summary(result: NetworkResult) -> dict[str, Any]:
+    worst = result.worst()
+    return {
+        "verdict": "ok" if result.passed else "FAIL",
+        "worst_error": None if worst is None or worst.max_rel != worst.max_rel else worst.max_rel,
+        "layer": "" if worst is None else worst.layer,
+        "tensor": "" if worst is None else worst.tensor,
+    }
+
+
+def run_layer(
+    layer: str,
+    twin: str | None,
+    arguments: str,
+    twin_arguments: str | None,
+    inputs: tuple[str, ...],
+    draws: int,
+    options: Options,
+) -> tuple[GradcheckResult, str]:
+    if not inputs:
+        raise LayerError("give the layer's input shape with --input, e.g. --input 2,3,12,12")
+    shapes = [parse_shape(text) for text in inputs]
+    args, kwargs = parse_args(arguments)
+    twin_args, twin_kwargs = parse_args(twin_arguments) if twin_arguments is not None else (args, kwargs)
+    layer_cls = load_class(layer)
+    twin_cls = load_class(twin) if twin else None
+    signature = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+    twin_signature = ", ".join([*map(repr, twin_args), *(f"{k}={v!r}" for k, v in twin_kwargs.items())])
+    names = (f"{layer_cls.__name__}({signature})", f"{twin}({twin_signature})")
+    make_layer = lambda: layer_cls(*args, **kwargs)  # noqa: E731
+    make_twin = (lambda: twin_cls(*twin_args, **twin_kwargs)) if twin_cls else None
+    layout_note = f"layout {options.layout}, as given"
+    if options.layout is None:
+        layout, layout_note = resolve_layout(names[0], make_layer, make_twin, shapes[0])
+        options = Options(options.mapping, layout, options.choice, options.target)
+    foreign_without_layout = options.layout is None and not isinstance(call(names[0], make_layer), Module)
+    if len(shapes) == 1 and not foreign_without_layout:  # a layout unknown, the nearby shapes are too
+        shapes = nearby_shapes(shapes[0], options.layout)
+    result = check_layer(make_layer, shapes, make_twin, draws=draws, names=names, options=options)
+    if options.layout is not None and layout_note:
+        result.notes.append(f"  {layout_note}")
+    against = f"{twin} autograd and finite differences" if twin else "finite differences alone"
+    header = f"{names[0]} against {against}, inputs {', '.join(map(str, shapes))}, {draws} random inputs each\n"
+    return result, header
+
+
+def is_network(cls: type) -> bool:
+    """True for a class shaped as the template's Network: ``forward(input, target)`` and ``backward()``,
+    named a network or a model (a loss layer has the same methods)."""
+    methods = [
+        next((getattr(cls, n) for n in names if callable(getattr(cls, n, None))), None)
+        for names in (FORWARD_NAMES[:1] + FORWARD_NAMES[2:], BACKWARD_NAMES)
+    ]
+    if not any(word in cls.__name__.lower() for word in ("net", "model")) or None in methods:
+        return False
+    return is_loss(*(functools.partial(method, None) for method in methods))
+
+
+@click.command()
+@click.argument("layer")
+@click.option(
+    "--twin", help="PyTorch's layer to compare with, e.g. torch.nn.Conv2d; without it, finite differences only."
+)
+@click.option(
+    "--args", "arguments", default="", show_default=True, help="Arguments of both constructors, Python literals."
+)
+@click.option("--twin-args", "twin_arguments", help="The twin's own arguments, where they differ from the layer's.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    help="An input shape in the layer's own layout, e.g. 2,3,12,12. Once: that shape and nearby ones (batch, odd "
+    "sizes); repeat to set each. A network tries (3, 784) and (3, 1, 28, 28) without it.",
+)
+@click.option("--draws", default=2, show_default=True, type=click.IntRange(1), help="Random inputs per shape.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    help="Which attribute is which tensor, e.g. weight=weights:d_weights or running_var=rv (repeat per tensor).",
+)
+@click.option("--layout", help="The layer's layout when the shapes leave it open: NCHW, NHWC, CHWN, NC, CN, HW->HWC.")
+@click.option(
+    "--target", type=click.Choice(["indices", "onehot"]), help="How a loss or network takes targets (default: tried)."
+)
+@click.option("--network", "as_network", is_flag=True, help="Check LAYER as a template Network (found on its own).")
+@click.option("--exclude", multiple=True, help="A network's parameter to leave out, by attribute or layer.attribute.")
+@click.option("--classes", default=10, show_default=True, type=click.IntRange(2), help="A network's classes.")
+@click.option("--layers", "layers_file", type=click.Path(dir_okay=False), help="Class mode: YAML of layers to check.")
+@click.option("--timeout", default=120, show_default=True, type=click.IntRange(1), help="Class mode: seconds a check.")
+@click.option("--out", type=click.Path(file_okay=False), help="Class mode: folder for gradcheck.md and gradcheck.csv.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), hidden=True, help="Write the verdict as JSON.")
+def main(
+    layer: str,
+    twin: str | None,
+    arguments: str,
+    twin_arguments: str | None,
+    inputs: tuple[str, ...],
+    draws: int,
+    params: tuple[str, ...],
+    layout: str | None,
+    target: str | None,
+    as_network: bool,
+    exclude: tuple[str, ...],
+    classes: int,
+    layers_file: str | None,
+    timeout: int,
+    out: str | None,
+    json_file: str | None,
+) -> None:
+    """Check LAYER (FILE.py:CLASS or package.module.CLASS), a NumPy layer with forward and backward, against
+    PyTorch autograd (float32) and finite differences (float64); a template Network (found on its own, or
+    --network) by finite differences; or every hand-in in the folder LAYER. Exits 0 only when every check passes."""
+    try:
+        if Path(layer).is_dir():
+            from lablib.gradcheck.classroom import grade_class
+
+            sys.exit(grade_class(Path(layer), layers_file, timeout, Path(out) if out else None, inputs, target))
+        options = Options(parse_mapping(params), parse_layout(layout) if layout else None, target=target)
+        layer_cls = load_class(layer)
+        if as_network or (twin is None and is_network(layer_cls)):
+            network_cls = layer_cls
+            args, kwargs = parse_args(arguments)
+            shapes = [parse_shape(text) for text in inputs] or list(DEFAULT_INPUTS)
+            result = check_network(
+                lambda: network_cls(*args, **kwargs), shapes, target=target, classes=classes, exclude=exclude
+            )
+            click.echo(format_network(result))
+            summary = network_summary(result)
+        else:
+            result, header = run_layer(layer, twin, arguments, twin_arguments, inputs, draws, options)
+            click.echo(header)
+            click.echo(format_result(result))
+            summary = layer_summary(result, layer.rpartition(":")[2] or layer)
+    except (LayerError, AdapterError) as error:
+        if json_file:
+            Path(json_file).write_text(json.dumps({"verdict": "error", "reason": str(error)}))
+        usage = click.ClickException(str(error))
+        usage.exit_code = 2  # 1 means a check failed
+        raise usage from None
+    if json_file:
+        Path(json_file).write_text(json.dumps(summary))
+    sys.exit(0 if summary["verdict"] == "ok" else 1)

@@ -1,0 +1,5 @@
+"""``python -m lablib.gradcheck``."""
+
+from lablib.gradcheck import main
+
+main()
