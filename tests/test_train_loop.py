@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lablib.params import ParamsError, parse_params
-from lablib.train.loop import Outputs, Pool, Trainer, check_fits, validation_runs
+from lablib.train.loop import NumericalError, Outputs, Pool, Trainer, check_fits, validation_runs
 from lablib.train.numpy_backend import NumpyBackend, initial_state
 from lablib.train.state import TrainingState
 from lablib.train.torch_backend import TorchBackend
@@ -119,25 +119,76 @@ def assert_same_run(a: dict, b: dict) -> None:
         np.testing.assert_array_equal(a["weights"][key], b["weights"][key], err_msg=key)
 
 
+BACKENDS = {"numpy": NumpyBackend, "torch": TorchBackend}
+
+
 @pytest.mark.parametrize(
-    ("validation", "after_steps", "checkpointed", "ema"),
+    ("framework", "validation", "after_steps", "checkpointed", "ema"),
     # 5 steps an epoch in holdout, 4 in each fold: killed in epoch 3; at the start of fold1; in fold1's epoch 2
-    [("holdout", 12, (0, 2), 0.0), ("holdout", 12, (0, 2), 0.8), ("kfold", 9, (0, 2), 0.0), ("kfold", 14, (1, 1), 0.8)],
+    [
+        ("numpy", "holdout", 12, (0, 2), 0.0),
+        ("numpy", "holdout", 12, (0, 2), 0.8),
+        ("numpy", "kfold", 9, (0, 2), 0.0),
+        ("numpy", "kfold", 14, (1, 1), 0.8),
+        ("torch", "holdout", 12, (0, 2), 0.8),
+        ("torch", "kfold", 14, (1, 1), 0.0),
+    ],
 )
-def test_interrupted_run_resumes_to_the_same_weights_and_metrics(tmp_path, validation, after_steps, checkpointed, ema):
+def test_interrupted_run_resumes_to_the_same_weights_and_metrics(
+    tmp_path, framework, validation, after_steps, checkpointed, ema
+):
+    """Bit-exact in both frameworks: one process, so one thread count for the whole and the resumed run."""
     params = make_params(model="lab2023_cnn", width=4, epochs=3, batch_size=20, ema=ema, **{"augment.erase": ema})
     params = replace(params, validation=validation)
     if validation == "kfold":
         params = replace(params, epochs=2)
-    pool = make_pool()
-    whole = train_to_end(params, pool, NumpyBackend, Outputs(tmp_path / "w.npz", tmp_path / "w", tmp_path / "w-ck.npz"))
+    pool, backend = make_pool(), BACKENDS[framework]
+    whole = train_to_end(
+        params, pool, backend, Outputs(tmp_path / "w.npz", tmp_path / "w", tmp_path / "w-ck.npz"), framework
+    )
     outputs = Outputs(tmp_path / "k.npz", tmp_path / "k", tmp_path / "k-ck.npz")
     with pytest.raises(KeyboardInterrupt):
-        train_to_end(params, pool, interrupted(NumpyBackend, after_steps), outputs)
+        train_to_end(params, pool, interrupted(backend, after_steps), outputs, framework)
     saved = TrainingState.load(outputs.checkpoint)
     assert (saved.run, saved.epoch) == checkpointed
-    assert_same_run(whole, train_to_end(params, pool, NumpyBackend, outputs))
+    assert_same_run(whole, train_to_end(params, pool, backend, outputs, framework))
     assert not outputs.checkpoint.exists()
+
+
+def nan_at(backend: type, step: int) -> type:
+    """``backend`` whose ``step``-th training step (counted from 1 over the whole run) returns a NaN loss."""
+
+    class Diverging(backend):
+        steps = 0
+
+        def train_step(self, x, y):
+            Diverging.steps += 1
+            loss, center_loss, correct = super().train_step(x, y)
+            return (float("nan") if Diverging.steps == step else loss), center_loss, correct
+
+    return Diverging
+
+
+@pytest.mark.parametrize(
+    ("validation", "step", "where", "last"),
+    # 5 steps an epoch in holdout, 4 in each fold, 3 epochs
+    [
+        ("holdout", 3, "epoch 1, batch 3 of holdout", "none (this is the first epoch)"),
+        ("holdout", 13, "epoch 3, batch 3 of holdout", "{checkpoint} (after epoch 2 of holdout)"),
+        ("kfold", 18, "epoch 2, batch 2 of fold1", "{checkpoint} (after epoch 1 of fold1)"),
+    ],
+)
+def test_nan_loss_names_its_epoch_batch_and_last_checkpoint(tmp_path, validation, step, where, last):
+    params = replace(make_params(model="lab2023_cnn", width=4, epochs=3, batch_size=20), validation=validation)
+    outputs = Outputs(tmp_path / "m.npz", tmp_path / "live", tmp_path / "ck.npz")
+    with pytest.raises(NumericalError) as error:
+        train_to_end(params, make_pool(), nan_at(NumpyBackend, step), outputs)
+    assert str(error.value) == (
+        f"numpy: the loss became nan (cross-entropy) at {where}; training stopped. "
+        f"Last good checkpoint: {last.format(checkpoint=outputs.checkpoint)}. "
+        f"Lower lr (now {params.lr}) or center_loss.weight, then run again."
+    )
+    assert not outputs.model.exists() and not outputs.live_dir.exists()
 
 
 def test_training_state_round_trips_through_arrays():
