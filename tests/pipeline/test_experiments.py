@@ -33,12 +33,13 @@ SERIES = {
     "quick": {"data.subset": 200, "data.val_per_class": 10, "epochs": 1, "evaluate.feature_samples": 50},
     "series": {
         "lrs": {"preset": "tiny", "rows": {"small": {"lr": 0.001}, "large": {"lr": 0.02}}},
-        "resume": {"preset": "tiny_numpy", "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
-        "resume_ref": {"preset": "tiny_numpy", "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
+        "resume": {"preset": "tiny_numpy", "seeds": [0, 1], "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
+        "resume_ref": {"preset": "tiny_numpy", "seeds": [0, 1], "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
         "lone": {"preset": "tiny", "rows": {"only": {"lr": 0.005}}},
     },
 }
 ACCURACY = ["row", "numpy val acc %", "numpy test acc %"]
+SPREAD = [*ACCURACY, *(f"numpy {m} acc % {stat}" for m in ("val", "test") for stat in ("sd", "min", "max")), "seeds"]
 
 
 def experiments(ws: Workspace, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -179,7 +180,9 @@ def _kill_worker_in_second_epoch(ws: Workspace, runner: subprocess.Popen[str], c
 
 @slow
 def test_killed_series_resumes_where_it_stopped(repo):
-    checkpoint = repo.root / "checkpoints/resume-slow-numpy.npz"
+    """Two rows of two seeds each, the queue killed during the last seed: run again, every finished seed is
+    kept, the last resumes, and the table over the seeds equals an uninterrupted run's."""
+    checkpoint = repo.root / "checkpoints/resume-slow-seed1-numpy.npz"
     runner = subprocess.Popen(
         ["python", "-m", "lablib.experiments", "--config", "series.yaml", "series", "resume", "--poll-seconds", "1"],
         cwd=repo.root,
@@ -191,12 +194,14 @@ def test_killed_series_resumes_where_it_stopped(repo):
     worker_env = _kill_worker_in_second_epoch(repo, runner, checkpoint)
     assert worker_env["OMP_NUM_THREADS"] == worker_env["OPENBLAS_NUM_THREADS"] == str(thread_share(1))
     output = runner.communicate(timeout=600)[0]
-    assert runner.returncode == 1 and "no DVC queue worker is alive, yet resume-slow (running)" in output, output
+    assert runner.returncode == 1 and "no DVC queue worker is alive, yet resume-slow-seed1 (running)" in output, output
     assert checkpoint.exists(), "the interrupted row's checkpoint did not survive its temporary copy"
-    first = exp_revs(repo)["resume-first"]
+    finished = ("resume-first-seed0", "resume-first-seed1", "resume-slow-seed0")
+    before = {name: exp_revs(repo)[name] for name in finished}
 
     result = run_series(repo, "resume")
-    assert "resume-first: finished earlier" in result.stdout and exp_revs(repo)["resume-first"] == first
+    for name in finished:
+        assert f"{name}: finished earlier" in result.stdout and exp_revs(repo)[name] == before[name], name
     logs = [log.read_text() for log in (repo.root / ".dvc/tmp/exps/run").glob("*/*.out")]
     assert any(f"numpy: resuming holdout at epoch 2 from {checkpoint}" in log for log in logs)
     assert not checkpoint.exists()
@@ -204,7 +209,14 @@ def test_killed_series_resumes_where_it_stopped(repo):
     run_series(repo, "resume_ref")
     resumed = pd.read_csv(repo.root / "tables/resume.csv")
     uninterrupted = pd.read_csv(repo.root / "tables/resume_ref.csv")
-    pd.testing.assert_frame_equal(resumed[ACCURACY], uninterrupted[ACCURACY])
+    pd.testing.assert_frame_equal(resumed[SPREAD], uninterrupted[SPREAD])
+    assert resumed["seeds"].tolist() == [2, 2]
+    per_seed = pd.read_csv(repo.root / "tables/resume-seeds.csv")
+    assert per_seed[["row", "seed"]].values.tolist() == [["first", 0], ["first", 1], ["slow", 0], ["slow", 1]]
+    pd.testing.assert_frame_equal(
+        per_seed[["row", "seed", *ACCURACY[1:]]],
+        pd.read_csv(repo.root / "tables/resume_ref-seeds.csv")[["row", "seed", *ACCURACY[1:]]],
+    )
     assert not any(column.startswith("torch") for column in resumed), "a NumPy-only series shows PyTorch columns"
     assert resumed["targets"].tolist() == ["evaluate_numpy", "evaluate_numpy"]
 
