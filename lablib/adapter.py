@@ -208,11 +208,13 @@ def find_pairs(obj: Any) -> list[Pair]:
     return pairs
 
 
-def gradient_path(obj: Any, value: Path_, arrays: Mapping[Path_, np.ndarray] | None = None) -> Path_ | None:
-    """The array beside ``value`` that holds its gradient (same shape, a gradient's name), if there is one."""
+def gradient_path(
+    obj: Any, value: Path_, arrays: Mapping[Path_, np.ndarray] | None = None, same_shape: bool = True
+) -> Path_ | None:
+    """The array beside ``value`` that holds its gradient (a gradient's name; of its shape unless not asked)."""
     arrays = find_arrays(obj) if arrays is None else arrays
     for path, array in arrays.items():
-        if path == value or array.shape != arrays[value].shape:
+        if path == value or (same_shape and array.shape != arrays[value].shape):
             continue
         for base in _gradient_base(path):
             if (base[-1] == value[-1]) if base[0] == "*" else base == value:
@@ -453,7 +455,9 @@ def infer_layout(shape: Sequence[int], channels: int | None = None) -> tuple[Lay
             fits.append(letters)
     if channels is None and len(shape) == 2:
         fits = ["NC"]
-    square = [letters for letters in fits if "H" not in letters or shape[letters.index("H")] == shape[letters.index("W")]]
+    square = [
+        letters for letters in fits if "H" not in letters or shape[letters.index("H")] == shape[letters.index("W")]
+    ]
     if len(fits) > 1 and len(square) == 1:
         return Layout(square[0]), f"inferred from the input shape, {channels} input channels and square images"
     if len(fits) == 1:
@@ -663,8 +667,12 @@ class Adapted(Module):
                 put(layer, binding.value, original)
             else:
                 path = binding.grad or self.grad_paths.get(binding.name) or gradient_path(layer, binding.value)
+                path = path or gradient_path(layer, binding.value, same_shape=False)
                 grad = get(layer, path) if path else None
-                if not isinstance(grad, np.ndarray) or grad.shape != binding.stored:
+                if isinstance(grad, np.ndarray) and grad.shape != binding.stored:
+                    self._parameters[binding.name].grad = np.array(grad)  # the wrong shape, for a check to report
+                    continue
+                if not isinstance(grad, np.ndarray):
                     raise AdapterError(
                         f"{name} left no gradient of {label(binding.value)} (shape {binding.stored}) beside it: "
                         f"name it d_{binding.value[-1]} or say where it is with --param {binding.name}=VALUE:GRADIENT"

@@ -1,4 +1,4 @@
-"""Check anyone's NumPy layer, network or class of hand-ins: every gradient against PyTorch autograd and finite differences.
+"""Check anyone's NumPy layer, network or class of hand-ins: each gradient against autograd and finite differences.
 
   python -m lablib.gradcheck my_layers.py:MyConv2d --twin torch.nn.Conv2d --args "3, 8, 3, padding=1" --input 2,3,12,12
   python -m lablib.gradcheck model/layer.py:Conv2d --twin torch.nn.Conv2d --args "3, 8, 3, 2, 1" --input 2,3,12,12
@@ -28,8 +28,8 @@ from lablib.adapter import BACKWARD_NAMES, FORWARD_NAMES, AdapterError, is_loss,
 from lablib.gradcheck.layer import (
     GradcheckResult,
     LayerError,
-    call,
     Options,
+    call,
     check_layer,
     format_result,
     nearby_shapes,
@@ -37,8 +37,8 @@ from lablib.gradcheck.layer import (
     parse_shape,
     resolve_layout,
 )
-from lablib.nn.module import Module
 from lablib.gradcheck.network import DEFAULT_INPUTS, NetworkResult, check_network, format_network
+from lablib.nn.module import Module
 
 __all__ = ["main"]
 

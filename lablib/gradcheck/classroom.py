@@ -1,1 +1,202 @@
-"""Placeholder."""
+"""The class check: every hand-in of a folder, each in its own process with a time limit, into one table.
+
+A hand-in is a sub-folder or a single ``.py`` file per student. The template fixes ``Network``'s
+interface, so the core of the table needs no mapping: the first file that defines ``class Network``
+is checked by :mod:`lablib.gradcheck.network`. A small YAML file adds per-layer rows: under ``"*"``
+the layers every student writes, under a student's name that student's own, each entry as the
+command line would give it::
+
+    "*":
+      - {class: FullyConnected, twin: torch.nn.Linear, args: "20, 10", input: "4,20"}
+    alice:
+      - {class: Convolution, twin: torch.nn.Conv2d, args: "8, 3, 3", twin_args: "3, 8, 3", input: "2,12,12,3"}
+
+A hand-in that does not import, raises, hangs or prints pages of output gets its own row with the
+reason and never stops the others. Rows go to the screen as Markdown, and with ``out`` to
+``gradcheck.md`` and ``gradcheck.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from tabulate import tabulate
+
+from lablib.atomic import staged_file
+
+MAX_LINES = 200  # a check that prints more than this has its output noted, not shown
+LAYER_KEYS = {"class", "twin", "args", "twin_args", "input", "layout", "param", "target"}
+
+
+@dataclass
+class ClassRow:
+    student: str
+    check: str
+    verdict: str  # ok, FAIL, error, timeout
+    worst_error: str
+    layer: str
+    tensor: str
+    reason: str = ""
+
+
+def hand_ins(folder: Path) -> list[tuple[str, Path]]:
+    """Each student's name and hand-in (a folder or a file), in name order."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
+    return [(p.stem, p) for p in entries if p.is_dir() or p.suffix == ".py"]
+
+
+def defining(hand_in: Path, cls: str) -> Path | None:
+    """The first file of the hand-in that defines ``class cls``."""
+    files = [hand_in] if hand_in.is_file() else sorted(hand_in.rglob("*.py"))
+    pattern = re.compile(rf"^class\s+{re.escape(cls)}\b", re.MULTILINE)
+    for file in files:
+        if pattern.search(file.read_text(errors="replace")):
+            return file
+    return None
+
+
+def run_check(arguments: Sequence[str], cwd: Path, timeout: int) -> tuple[dict[str, Any], str]:
+    """``python -m lablib.gradcheck ARGUMENTS`` in its own process group: its JSON verdict and a note on its output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        verdict_file, output_file = Path(tmp) / "verdict.json", Path(tmp) / "output.txt"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), str(cwd)])}
+        command = [sys.executable, "-m", "lablib.gradcheck", *arguments, "--json", str(verdict_file)]
+        with output_file.open("wb") as output:
+            process = subprocess.Popen(
+                command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the check's own group: the student's code and its children
+                process.wait()
+                return {"verdict": "timeout", "reason": f"no answer within {timeout} s"}, ""
+        lines = output_file.read_text(errors="replace").splitlines()
+        note = f"printed {len(lines)} lines" if len(lines) > MAX_LINES else ""
+        if verdict_file.is_file():
+            return json.loads(verdict_file.read_text()), note
+        last = next((line for line in reversed(lines) if line.strip()), "")
+        return {"verdict": "error", "reason": f"exit status {process.returncode}: {last[:200]}"}, note
+
+
+def layer_arguments(entry: dict[str, Any], file: Path) -> list[str]:
+    """The command line of one mapping-file entry."""
+    arguments = [f"{file.name}:{entry['class']}"]
+    for key in ("twin", "args", "twin_args", "layout", "target"):
+        if key in entry:
+            arguments += [f"--{key.replace('_', '-')}", str(entry[key])]
+    inputs = entry.get("input", [])
+    for shape in [inputs] if isinstance(inputs, str) else inputs:
+        arguments += ["--input", str(shape)]
+    for param in entry.get("param", []):
+        arguments += ["--param", str(param)]
+    return arguments
+
+
+def read_layers(path: str | None) -> dict[str, list[dict[str, Any]]]:
+    """The mapping file: layers to check by student (``"*"``: every student)."""
+    if path is None:
+        return {}
+    try:
+        layers = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise click.ClickException(f"--layers {path}: {error}") from None
+    problems = [
+        f"{student}: {entry!r}"
+        for student, entries in layers.items()
+        for entry in (entries if isinstance(entries, list) else [entries])
+        if not isinstance(entry, dict) or "class" not in entry or set(entry) - LAYER_KEYS
+    ]
+    if not isinstance(layers, dict) or problems:
+        raise click.ClickException(
+            f"--layers {path}: each student ('*' for all) lists layers as {{class: ..., twin: ..., args: ..., "
+            f"input: ...}}; not {', '.join(problems) or type(layers).__name__}"
+        )
+    return layers
+
+
+def row_of(student: str, check: str, verdict: dict[str, Any], note: str) -> ClassRow:
+    error = verdict.get("worst_error")
+    reason = "; ".join(filter(None, [verdict.get("reason", ""), note]))
+    return ClassRow(
+        student,
+        check,
+        verdict["verdict"],
+        "" if error is None else f"{error:.1e}",
+        verdict.get("layer", ""),
+        verdict.get("tensor", ""),
+        reason,
+    )
+
+
+def check_student(
+    student: str, hand_in: Path, layers: list[dict[str, Any]], timeout: int, network_arguments: list[str]
+) -> list[ClassRow]:
+    rows = []
+    network = defining(hand_in, "Network")
+    if network is None:
+        rows.append(ClassRow(student, "network", "error", "", "", "", "no file defines class Network"))
+    else:
+        verdict, note = run_check([f"{network.name}:Network", "--network", *network_arguments], network.parent, timeout)
+        rows.append(row_of(student, "network", verdict, note))
+    for entry in layers:
+        file = defining(hand_in, entry["class"])
+        if file is None:
+            rows.append(ClassRow(student, f"layer {entry['class']}", "error", "", "", "", "no file defines it"))
+            continue
+        verdict, note = run_check(layer_arguments(entry, file), file.parent, timeout)
+        rows.append(row_of(student, f"layer {entry['class']}", verdict, note))
+    return rows
+
+
+def grade_class(
+    folder: Path,
+    layers_file: str | None,
+    timeout: int,
+    out: Path | None,
+    inputs: Sequence[str],
+    target: str | None,
+) -> int:
+    """Check every hand-in in ``folder``; print the table, write it under ``out``; 1 if any check did not pass."""
+    students = hand_ins(folder)
+    if not students:
+        raise click.ClickException(f"{folder} holds no hand-ins: one sub-folder or one .py file per student")
+    layers = read_layers(layers_file)
+    network_arguments = [arg for shape in inputs for arg in ("--input", shape)]
+    network_arguments += ["--target", target] if target else []
+    rows: list[ClassRow] = []
+    for student, hand_in in students:
+        click.echo(f"checking {student} ...", err=True)
+        own = layers.get("*", []) + layers.get(student, [])
+        rows += check_student(student, hand_in, own, timeout, network_arguments)
+    headers = list(asdict(rows[0]))
+    markdown = tabulate(
+        [list(asdict(r).values()) for r in rows], headers=headers, tablefmt="github", disable_numparse=True
+    )
+    failed = sum(row.verdict != "ok" for row in rows)
+    summary = f"{len(students)} students, {len(rows)} checks, {failed} not passed"
+    click.echo(f"{markdown}\n\n{summary}")
+    if out is not None:
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=headers)
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+        with staged_file(out / "gradcheck.csv") as tmp:
+            tmp.write_text(table.getvalue())
+        with staged_file(out / "gradcheck.md") as tmp:
+            tmp.write_text(f"{markdown}\n\n{summary}\n")
+    return 1 if failed else 0

@@ -23,16 +23,18 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tabulate import tabulate
 
-from lablib.adapter import AdapterError, Adapted, Layout, Path_, adapt, candidates, infer_layout, is_layer
+from lablib.adapter import Adapted, AdapterError, Layout, Path_, adapt, candidates, infer_layout, is_layer
 from lablib.nn.gradient_check import eval_numerical_gradient_array
 from lablib.nn.module import Module
 from lablib.rng import Stream, generator
+
+if TYPE_CHECKING:
+    import torch
 
 AUTOGRAD = "autograd (float32)"
 FINITE_DIFFERENCES = "finite differences (float64)"
@@ -266,6 +268,8 @@ def check_against_twin(
     options: Options = Options(),
 ) -> list[Comparison]:
     """Output, input and parameter gradients and buffers against autograd, in float32."""
+    import torch  # only where a twin is asked for: a network or a class check runs without it
+
     name, twin_name = names
     twin = call(twin_name, make_twin)
     layer = build(name, make_layer, options, twin_shapes(twin)).float()
@@ -277,8 +281,8 @@ def check_against_twin(
         if foreign:
             missing = ", ".join(sorted(set(twin_keys) - set(state)))
             raise LayerError(
-                f"{name}: found no attribute for {twin_name}'s {missing} ({'; '.join(layer.describe()) or 'nothing found'}): "
-                "say which with --param NAME=ATTRIBUTE:GRADIENT"
+                f"{name}: found no attribute for {twin_name}'s {missing} "
+                f"({'; '.join(layer.describe()) or 'nothing found'}): say which with --param NAME=ATTRIBUTE:GRADIENT"
             )
         raise LayerError(
             f"{name}'s parameters and buffers {sorted(state)} are not {twin_name}'s {sorted(twin_keys)}: "
@@ -367,6 +371,8 @@ def check_loss(
     dx = call(f"{name}.backward", layer.backward)
     checks = []
     if make_twin is not None:
+        import torch
+
         twin = call(twin_name, make_twin)
         tx = torch.from_numpy(x.astype(np.float32)).requires_grad_()
         expected = twin(tx, torch.from_numpy(target))
@@ -467,7 +473,8 @@ def format_result(result: GradcheckResult) -> str:
         f"FAIL: {len(failures)} of {len(rows)} checks failed" if failures else f"ok: all {len(rows)} checks passed"
     )
     if differences and not failures:
-        verdict = f"ok: all {len(rows) - len(differences)} gradient and output checks passed; {len(differences)} buffer(s) differ"
+        passed = len(rows) - len(differences)
+        verdict = f"ok: all {passed} gradient and output checks passed; {len(differences)} buffer(s) differ"
     table = tabulate(rows, headers=headers, disable_numparse=True)
     return "\n".join(
         [*result.notes, *([""] if result.notes else []), table, *result.skipped, *differences, *failures, verdict]

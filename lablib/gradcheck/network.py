@@ -146,7 +146,7 @@ class Probe:
         self.calls = 0
 
     def loss(self, x: np.ndarray | None = None) -> float:
-        np.random.seed(FORWARD_SEED)
+        np.random.seed(FORWARD_SEED)  # noqa: NPY002 - the student's dropout draws from it
         kwargs = {self.flag: True} if self.flag else {}
         out = call(f"Network.{self.forward_name}", self._forward, self.x if x is None else x, self.target, **kwargs)
         loss = out[-1] if isinstance(out, tuple | list) else out
@@ -255,22 +255,15 @@ def check_network(
     dx = probe.backward()
     grads = {}
     for path, layer, pair in params:
-        grad_path = pair.grad or gradient_path(layer, pair.value)
+        grad_path = pair.grad or gradient_path(layer, pair.value) or gradient_path(layer, pair.value, same_shape=False)
         grad = get(layer, grad_path) if grad_path else None
         tensor = f"{label(pair.value)}" + (f" (gradient {label(grad_path)})" if grad_path else "")
-        if not isinstance(grad, np.ndarray):
-            result.rows.append(
-                Row(
-                    layer_name(path, layer),
-                    label(pair.value),
-                    "network",
-                    0,
-                    np.nan,
-                    np.nan,
-                    "FAIL",
-                    "no gradient found beside it",
-                )
+        shape = get(layer, pair.value).shape
+        if not isinstance(grad, np.ndarray) or grad.shape != shape:
+            where = (
+                f"gradient of shape {grad.shape}, parameter {shape}" if grad is not None else "no gradient beside it"
             )
+            result.rows.append(Row(layer_name(path, layer), tensor, "network", 0, np.nan, np.nan, "FAIL", where))
             continue
         grads[(path, pair.value)] = (tensor, np.array(grad, np.float64, copy=True))
     for path, layer, pair in params:
@@ -283,10 +276,11 @@ def check_network(
         if any(word in pair.value[-1].lower() for word in CENTRE_NAMES) and checked.verdict == "FAIL":
             checked.verdict = "not a gradient"
             result.notes.append(
-                f"{path}.{label(pair.value)} holds an update rule (a centre's step), not the loss's gradient: not checked"
+                f"{path}.{label(pair.value)} holds an update rule (a centre's step), not the loss's gradient"
             )
         result.rows.append(checked)
-    if isinstance(dx, np.ndarray) and dx.shape == probe.x.shape:
+    if isinstance(dx, np.ndarray) and dx.size == probe.x.size:
+        dx = dx.reshape(probe.x.shape)  # a network that reshapes its input returns the gradient in that shape
         indices = sample(dx.size, dx, rng)
         numeric = np.array([central(probe.loss, probe.x, i, STEP[dtype]) for i in indices])
         result.rows.append(row("input", "input", "network", np.asarray(dx, np.float64).flat[indices], numeric, dtype))
@@ -294,21 +288,47 @@ def check_network(
         result.notes.append(f"Network.{probe.backward_name}() returns no input gradient: the input is not checked")
     for path, layer in layers:
         if path in captured:
-            result.rows += check_alone(path, layer, captured[path], exclude, rng, dtype)
+            x, args = captured[path]
+            forward, backward = find_method(layer, FORWARD_NAMES)[1], find_method(layer, BACKWARD_NAMES)[1]
+            if is_loss(forward, backward):
+                result.rows += check_loss_alone(path, layer, x, args, rng, dtype)
+            else:
+                result.rows += check_alone(path, layer, x, exclude, rng, dtype)
     return result
 
 
-def capture_inputs(layers: Sequence[tuple[str, Any]]) -> dict[str, np.ndarray]:
-    """Record the input each layer's forward receives (a copy), by shadowing its forward on the instance."""
-    captured: dict[str, np.ndarray] = {}
+def check_loss_alone(
+    path: str, layer: Any, x: np.ndarray, args: list[Any], rng: np.random.Generator, dtype: np.dtype
+) -> list[Row]:
+    """A loss layer's own backward(), on the input and target it received, against differences of its loss."""
+    forward, backward = find_method(layer, FORWARD_NAMES), find_method(layer, BACKWARD_NAMES)
+
+    def objective() -> float:
+        out = call(f"{path}.{forward[0]}", forward[1], x, *args)
+        return float(np.asarray(out[-1] if isinstance(out, tuple | list) else out, np.float64).sum())
+
+    objective()
+    dx = call(f"{path}.{backward[0]}", backward[1])
+    if not isinstance(dx, np.ndarray) or dx.size != x.size:
+        return []
+    dx = np.asarray(dx, np.float64).reshape(x.shape)
+    indices = sample(x.size, dx, rng)
+    numeric = np.array([central(objective, x, i, STEP[dtype]) for i in indices])
+    return [row(layer_name(path, layer), "input (its own backward)", "layer", dx.flat[indices], numeric, dtype)]
+
+
+def capture_inputs(layers: Sequence[tuple[str, Any]]) -> dict[str, tuple[np.ndarray, list[Any]]]:
+    """Record what each layer's forward receives (copies: the input, a loss's target), by shadowing its forward."""
+    captured: dict[str, tuple[np.ndarray, list[Any]]] = {}
     for path, layer in layers:
         name, forward = find_method(layer, FORWARD_NAMES)
-        if name == "__call__" or is_loss(forward, find_method(layer, BACKWARD_NAMES)[1]):
+        if name == "__call__":
             continue
 
         def recording(x: Any, *args: Any, _path: str = path, _forward: Callable = forward, **kwargs: Any) -> Any:
             if isinstance(x, np.ndarray):
-                captured.setdefault(_path, np.array(x, copy=True))
+                copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+                captured.setdefault(_path, (np.array(x, copy=True), copies))
             return _forward(x, *args, **kwargs)
 
         recording.__signature__ = inspect.signature(forward)  # type: ignore[attr-defined]
@@ -337,10 +357,10 @@ def check_alone(
     module.double() if x.dtype == np.float64 else module.float()
 
     def objective() -> float:
-        np.random.seed(FORWARD_SEED)
+        np.random.seed(FORWARD_SEED)  # noqa: NPY002 - the student's dropout draws from it
         return float(np.sum(np.asarray(module.forward(x), np.float64) * g))
 
-    np.random.seed(FORWARD_SEED)
+    np.random.seed(FORWARD_SEED)  # noqa: NPY002 - the student's dropout draws from it
     y = call(f"{path}.forward", module.forward, x)
     g = rng.standard_normal(y.shape)
     dx = call(f"{path}.backward", module.backward, g.astype(y.dtype))
@@ -355,7 +375,14 @@ def check_alone(
     for binding in module.bindings:
         if binding.kind != "parameter" or excluded(path, binding.value, exclude):
             continue
-        grad = binding.to_layer(module._parameters[binding.name].grad).astype(np.float64)
+        grad = module._parameters[binding.name].grad
+        if grad.shape != binding.shape:
+            where = f"gradient of shape {grad.shape}, parameter {binding.stored}"
+            rows.append(
+                Row(name, f"{label(binding.value)} (its own backward)", "layer", 0, np.nan, np.nan, "FAIL", where)
+            )
+            continue
+        grad = binding.to_layer(grad).astype(np.float64)
         indices = sample(grad.size, grad, rng)
         numeric = np.array([central(objective, get(layer, binding.value), i, STEP[dtype]) for i in indices])
         rows.append(
