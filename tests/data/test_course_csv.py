@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from lablib.data.course_csv import CsvError, read_course_csv
 from lablib.data.fashion_mnist import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from lablib.data.fetch import PROVENANCE, fetch_course
 from lablib.data.idx import load_images, load_labels, load_split
 from lablib.data.split import COURSE_VAL, SplitError, make_split
+from lablib.params import ParamsError, parse_params
 from tests.data.conftest import snapshot
 from tests.data.course_files import write_course_csv
 
@@ -131,3 +133,16 @@ def test_course_split_validates_on_the_last_rows():
     assert np.array_equal(thinned["val"], split["val"])
     with pytest.raises(SplitError, match=r"data\.split: course"):
         make_split(labels[:COURSE_VAL], val_per_class=10, subset=None, kfold=3, seed=0, method="course")
+
+
+def test_params_take_both_csv_files_or_neither_and_a_split_they_know():
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())
+    raw["data"].update(train_csv="train.csv", test_csv="test.csv", split="course")
+    data = parse_params(raw).data
+    assert (data.train_csv, data.test_csv, data.split) == ("train.csv", "test.csv", "course")
+    raw["data"]["test_csv"] = None
+    with pytest.raises(ParamsError, match="data.train_csv and data.test_csv go together"):
+        parse_params(raw)
+    raw["data"].update(test_csv="test.csv", split="last")
+    with pytest.raises(ParamsError, match="data.split must be one of stratified, course"):
+        parse_params(raw)
