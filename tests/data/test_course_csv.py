@@ -141,8 +141,8 @@ def test_params_take_both_csv_files_or_neither_and_a_split_they_know():
     data = parse_params(raw).data
     assert (data.train_csv, data.test_csv, data.split) == ("train.csv", "test.csv", "course")
     raw["data"]["test_csv"] = None
-    with pytest.raises(ParamsError, match="data.train_csv and data.test_csv go together"):
+    with pytest.raises(ParamsError, match=r"data\.train_csv and data\.test_csv go together"):
         parse_params(raw)
     raw["data"].update(test_csv="test.csv", split="last")
-    with pytest.raises(ParamsError, match="data.split must be one of stratified, course"):
+    with pytest.raises(ParamsError, match=r"data\.split must be one of stratified, course"):
         parse_params(raw)
