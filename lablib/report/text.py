@@ -40,6 +40,7 @@ SOURCES = {
     "env": "the folder named by $FASHION_MNIST_DIR",
     "debian": "Debian's package dataset-fashion-mnist",
     "download": "the official download",
+    "course_csv": "the course's CSV files",
 }
 
 
@@ -195,15 +196,14 @@ def _results(run: Run, numbering: Numbering) -> Section:
 
 
 def _data(run: Run, numbering: Numbering) -> Section:
-    source = run.provenance.get("source", "unknown")
     return Section(
         "Data",
         [
             Subsection("Fashion-MNIST"),
             f"Fashion-MNIST (Zalando Research) holds 60,000 training and 10,000 test images of clothing, "
             f"28×28 grey pixels in ten classes. This run trained on {run.sizes['train']:,} images and validated "
-            f"on {run.sizes['val']:,}, both drawn from the 60,000 training images with every class equally "
-            f"represented; pixels are scaled to [-0.5, 0.5] (report 000, 2.3).",
+            f"on {run.sizes['val']:,}, both drawn from the 60,000 training images{_split_text(run)}; "
+            "pixels are scaled to [-0.5, 0.5] (report 000, 2.3).",
             numbering.figure("samples", "the first eight training images of each class"),
             f"{numbering['samples']} shows why the task is not trivial: T-shirt/top, Pullover, Coat and Shirt share "
             "one silhouette and differ in details such as collars, buttons and sleeve length.",
@@ -213,11 +213,36 @@ def _data(run: Run, numbering: Numbering) -> Section:
                 "augmentation", "four training images under each transform alone, then three random draws"
             ),
             Subsection("Provenance"),
-            f"The files came from {SOURCES.get(source, source)} (`{run.provenance.get('location', '')}`). "
-            f"Before anything was written, the fetch stage checked the SHA-256 of each file's decompressed "
-            f"bytes against the published value:",
+            _provenance_text(run.provenance),
             provenance_table(run.provenance),
         ],
+    )
+
+
+def _split_text(run: Run) -> str:
+    if run.params.data.split == "course":
+        return " (the last 10,000 of them validate, as the course splits them)"
+    return " with every class equally represented"
+
+
+def _provenance_text(provenance: dict[str, Any]) -> str:
+    """Where the data came from and how it was checked: the official files or the course's CSV files."""
+    source = provenance.get("source", "unknown")
+    if source != "course_csv":
+        return (
+            f"The files came from {SOURCES.get(source, source)} (`{provenance.get('location', '')}`). "
+            "Before anything was written, the fetch stage checked the SHA-256 of each file's decompressed "
+            "bytes against the published value:"
+        )
+    labels = (
+        "Its test file has no labels; they were taken from the official test images, each matched to its row."
+        if provenance.get("test_labels") == "official"
+        else "Its test file has no labels, and no official files were at hand to match: no test accuracy."
+    )
+    return (
+        f"The images came from {SOURCES[source]}: a training file (a label, then 784 pixel values a row) and a "
+        f"test file (784 pixel values a row). The fetch stage checked every value (labels 0-9, pixels 0-255) "
+        f"and the row counts before anything was written. {labels} The SHA-256 of each file as read:"
     )
 
 
