@@ -144,3 +144,23 @@ def test_a_layer_that_fails_to_build_is_one_message(project):
     (project / "mymodels/broken.yaml").write_text("features: [mylayers/broken.py:Broken]\nclassifier: [Flatten]\n")
     with pytest.raises(LabError, match=r"building mylayers/broken\.py:Broken failed: ValueError: no"):
         build_numpy(get_spec("mymodels/broken.yaml"), seed=0)
+
+
+def test_a_checkpoint_is_not_resumed_once_a_layer_file_changed(project, tmp_path):
+    params = params_with(model=SPEC, epochs=1, batch_size=20).train
+    pool = Pool(
+        images=np.zeros((80, 1, 28, 28), np.float32),
+        labels=np.repeat(np.arange(10), 8),
+        n_train=60,
+        folds=np.arange(80) % 3,
+    )
+    outputs = Outputs(tmp_path / "numpy.npz", tmp_path / "live", tmp_path / "ck.npz")
+
+    def fingerprint() -> str:
+        return Trainer(params, pool, NumpyBackend, {}, outputs, "numpy").fingerprint
+
+    before = fingerprint()
+    assert fingerprint() == before
+    layer = project / "mylayers/course_layers.py"
+    layer.write_text(layer.read_text() + "\n# edited\n")
+    assert fingerprint() != before

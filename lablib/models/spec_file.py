@@ -12,6 +12,7 @@ Reading a spec imports nothing of the user's: the builders do (:mod:`lablib.mode
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,18 @@ import yaml
 
 from lablib.errors import LabError
 from lablib.models.specs import Layer, Spec
-from lablib.params import LAYER_DIR
+from lablib.params import LAYER_DIR, SPEC_SUFFIXES
 
 PARTS = ("features", "classifier")
 
 
 class SpecFileError(LabError, ValueError):
     """A spec file that cannot describe a model; the message names the file, the layer and the rule."""
+
+
+def is_spec_path(model: str) -> bool:
+    """Whether ``model`` names a spec file rather than a built-in model."""
+    return model.endswith(SPEC_SUFFIXES)
 
 
 def is_user_layer(name: str) -> bool:
@@ -88,3 +94,12 @@ def require_torch_twin(spec: Spec) -> None:
             f"the model uses {', '.join(own)}, which PyTorch has no twin of: train and evaluate the NumPy model "
             "alone (dvc exp run -S model=... evaluate_numpy, then predict for the leaderboard file)"
         )
+
+
+def source_digest(model: str) -> str | None:
+    """The SHA-256 of a spec file and of every layer file it names, in order (None for a built-in model):
+    what a checkpoint of the model must have been trained with to be resumed."""
+    if not is_spec_path(model):
+        return None
+    files = [Path(model), *(Path(name.rpartition(":")[0]) for name in user_layers(load_spec_file(model)))]
+    return hashlib.sha256(b"".join(hashlib.sha256(path.read_bytes()).digest() for path in files)).hexdigest()

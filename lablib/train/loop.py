@@ -30,6 +30,7 @@ from tqdm import tqdm
 from lablib.data.augment import augment_batch
 from lablib.data.sampling import balanced_batches, shuffled_batches
 from lablib.errors import LabError
+from lablib.models.spec_file import source_digest
 from lablib.params import ParamsError, TrainParams
 from lablib.rng import Stream, generator
 from lablib.train.checkpoint import ArchiveError, save_npz
@@ -182,9 +183,10 @@ class Trainer:
         self.prefetch = prefetch
         self.runs = validation_runs(params, pool)
         check_fits(params, self.runs)
-        self.fingerprint = hashlib.sha256(
-            json.dumps([framework, asdict(params), pool.labels.tolist(), pool.folds.tolist()], default=str).encode()
-        ).hexdigest()
+        identity = [framework, asdict(params), pool.labels.tolist(), pool.folds.tolist()]
+        if digest := source_digest(params.model):  # a model of one's own: its files as they are now
+            identity.append(digest)
+        self.fingerprint = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()
 
     def run(self) -> dict[str, Any]:
         try:
