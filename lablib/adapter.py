@@ -114,6 +114,10 @@ def load_class(path: str) -> type:
         spec = importlib.util.spec_from_file_location(file.stem, file)
         module = importlib.util.module_from_spec(spec)
         folder = str(file.resolve().parent)
+        for neighbour in Path(folder).glob("*.py"):  # a module of that name imported from another hand-in
+            cached = getattr(sys.modules.get(neighbour.stem), "__file__", None)
+            if cached and Path(cached).resolve() != neighbour.resolve() and not is_installed(cached):
+                del sys.modules[neighbour.stem]
         sys.path.insert(0, folder)
         sys.modules[file.stem] = module  # dataclasses and pickling look the module up by name
         try:
@@ -133,6 +137,12 @@ def load_class(path: str) -> type:
         defined = sorted(n for n, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__)
         raise AdapterError(f"{path!r}: {module_path} has no class {attr} (it defines {', '.join(defined) or 'none'})")
     return cls
+
+
+def is_installed(file: str) -> bool:
+    """True for a module of Python itself or of an installed package: never one of a student's files."""
+    path = Path(file).resolve()
+    return any(path.is_relative_to(Path(prefix).resolve()) for prefix in {sys.prefix, sys.base_prefix})
 
 
 # ---------------------------------------------------------------- arrays and their names

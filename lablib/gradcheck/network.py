@@ -93,7 +93,7 @@ class NetworkResult:
         failing = [row for row in self.rows if row.verdict == "FAIL"]
         own = [row for row in failing if row.through == "layer"]
         pool = own or failing or self.rows
-        return max(pool, key=lambda row: row.max_rel) if pool else None
+        return max(pool, key=lambda row: np.inf if np.isnan(row.max_rel) else row.max_rel) if pool else None
 
 
 def call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

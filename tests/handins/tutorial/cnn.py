@@ -1,3 +1,4 @@
+# ruff: noqa: NPY002 - students draw with np.random.randn, and these files are written as students write
 """A hand-in in the style of the widely copied from-scratch tutorial (report 001's lineage).
 
 Batch 1: an image is (H, W), activations are (H, W, C); backprop(d_L_d_out, learn_rate) updates the
