@@ -436,3 +436,16 @@ def test_a_class_mapping_file_adds_layer_rows(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "| alice     | layer FullyConnected | ok " in done.stdout
     assert "| bob       | layer FullyConnected | FAIL " in done.stdout
+
+
+def test_a_centre_update_rule_is_reported_as_not_a_gradient():
+    """Layers in a list, class-index targets, and center loss's d_centers, a step rather than a gradient."""
+    done = gradcheck_process("network.py:Network", cwd=HANDINS / "center")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = network_rows(done.stdout)
+    assert rows["center (CenterLoss)", "centers (gradient d_centers)"] == "not a gradient"
+    assert rows["layers[0] (Dense)", "W (gradient dW)"] == "ok"
+    assert "center.centers holds an update rule (a centre's step), not the loss's gradient" in done.stdout
+    assert "targets as class indices" in done.stdout
+    done = gradcheck_process("network.py:Network", "--exclude", "centers", cwd=HANDINS / "center")
+    assert ("center (CenterLoss)", "centers (gradient d_centers)") not in network_rows(done.stdout)

@@ -71,7 +71,7 @@ class Row:
 
     layer: str
     tensor: str
-    through: str  # "network" (d loss) or "layer" (its own backward, d sum(output * g))
+    through: str  # "network" (d loss), "layer" (its own backward, d sum(output * g)) or "loss" (a loss layer's own)
     entries: int
     max_abs: float
     max_rel: float
@@ -91,7 +91,7 @@ class NetworkResult:
     def worst(self) -> Row | None:
         """The failing row to name first: a layer's own backward before what the network inherits from it."""
         failing = [row for row in self.rows if row.verdict == "FAIL"]
-        own = [row for row in failing if row.through == "layer"]
+        own = [row for row in failing if row.through != "network"]
         pool = own or failing or self.rows
         return max(pool, key=lambda row: np.inf if np.isnan(row.max_rel) else row.max_rel) if pool else None
 
@@ -199,11 +199,21 @@ def central(f: Callable[[], float], array: np.ndarray, index: int, h: float) -> 
     return (plus - minus) / (2 * h)
 
 
-def row(layer: str, tensor: str, through: str, analytic: np.ndarray, numeric: np.ndarray, dtype: np.dtype) -> Row:
+def row(
+    layer: str,
+    tensor: str,
+    through: str,
+    analytic: np.ndarray,
+    numeric: np.ndarray,
+    dtype: np.dtype,
+    where_in: tuple[list[int], tuple[int, ...]],
+) -> Row:
+    """The sampled entries of one gradient against their differences; ``where_in``: their flat indices, the shape."""
     error = np.abs(analytic - numeric)
     scale = max(float(np.abs(numeric).max()), float(np.abs(analytic).max()), SCALE_FLOOR)
     worst = int(np.argmax(error))
-    where = f"at sampled entry {worst}: yours {analytic[worst]:.6g}, finite differences {numeric[worst]:.6g}"
+    index = tuple(int(i) for i in np.unravel_index(where_in[0][worst], where_in[1]))
+    where = f"at index {index}: yours {analytic[worst]:.6g}, finite differences {numeric[worst]:.6g}"
     max_abs = float(error.max())
     verdict = "ok" if max_abs <= TOLERANCE[dtype] * scale else "FAIL"
     if verdict == "ok" and not np.any(analytic) and through == "network":
@@ -238,6 +248,8 @@ def check_network(
             "or in lists"
         )
     result = NetworkResult(notes=[f"{type(network).__name__}: {len(layers)} layers, {how}"])
+    with np.errstate(all="ignore"):  # at the student's own scale; only to let gradients appear beside parameters
+        probe.backward()
     params: list[tuple[str, Any, Pair]] = []
     for path, layer in layers:
         for pair in find_pairs(layer):
@@ -272,7 +284,9 @@ def check_network(
         tensor, grad = grads[(path, pair.value)]
         indices = sample(grad.size, grad, rng)
         numeric = np.array([central(probe.loss, get(layer, pair.value), i, STEP[dtype]) for i in indices])
-        checked = row(layer_name(path, layer), tensor, "network", grad.flat[indices], numeric, dtype)
+        checked = row(
+            layer_name(path, layer), tensor, "network", grad.flat[indices], numeric, dtype, (indices, grad.shape)
+        )
         if any(word in pair.value[-1].lower() for word in CENTRE_NAMES) and checked.verdict == "FAIL":
             checked.verdict = "not a gradient"
             result.notes.append(
@@ -283,7 +297,8 @@ def check_network(
         dx = dx.reshape(probe.x.shape)  # a network that reshapes its input returns the gradient in that shape
         indices = sample(dx.size, dx, rng)
         numeric = np.array([central(probe.loss, probe.x, i, STEP[dtype]) for i in indices])
-        result.rows.append(row("input", "input", "network", np.asarray(dx, np.float64).flat[indices], numeric, dtype))
+        analytic = np.asarray(dx, np.float64).flat[indices]
+        result.rows.append(row("input", "input", "network", analytic, numeric, dtype, (indices, dx.shape)))
     else:
         result.notes.append(f"Network.{probe.backward_name}() returns no input gradient: the input is not checked")
     for path, layer in layers:
@@ -314,7 +329,8 @@ def check_loss_alone(
     dx = np.asarray(dx, np.float64).reshape(x.shape)
     indices = sample(x.size, dx, rng)
     numeric = np.array([central(objective, x, i, STEP[dtype]) for i in indices])
-    return [row(layer_name(path, layer), "input (its own backward)", "layer", dx.flat[indices], numeric, dtype)]
+    name = layer_name(path, layer)
+    return [row(name, "input (its own backward)", "loss", dx.flat[indices], numeric, dtype, (indices, x.shape))]
 
 
 def capture_inputs(layers: Sequence[tuple[str, Any]]) -> dict[str, tuple[np.ndarray, list[Any]]]:
@@ -370,7 +386,15 @@ def check_alone(
         indices = sample(x.size, dx, rng)
         numeric = np.array([central(objective, x, i, STEP[dtype]) for i in indices])
         rows.append(
-            row(name, "input (its own backward)", "layer", np.asarray(dx, np.float64).flat[indices], numeric, dtype)
+            row(
+                name,
+                "input (its own backward)",
+                "layer",
+                np.asarray(dx, np.float64).flat[indices],
+                numeric,
+                dtype,
+                (indices, x.shape),
+            )
         )
     for binding in module.bindings:
         if binding.kind != "parameter" or excluded(path, binding.value, exclude):
@@ -386,7 +410,15 @@ def check_alone(
         indices = sample(grad.size, grad, rng)
         numeric = np.array([central(objective, get(layer, binding.value), i, STEP[dtype]) for i in indices])
         rows.append(
-            row(name, f"{label(binding.value)} (its own backward)", "layer", grad.flat[indices], numeric, dtype)
+            row(
+                name,
+                f"{label(binding.value)} (its own backward)",
+                "layer",
+                grad.flat[indices],
+                numeric,
+                dtype,
+                (indices, grad.shape),
+            )
         )
     return rows
 
@@ -397,7 +429,7 @@ def format_network(result: NetworkResult) -> str:
         (
             r.layer,
             r.tensor,
-            "d loss" if r.through == "network" else "d sum(out*g)",
+            "d sum(out*g)" if r.through == "layer" else "d loss",
             r.entries,
             "-" if np.isnan(r.max_abs) else f"{r.max_abs:.2e}",
             "-" if np.isnan(r.max_rel) else f"{r.max_rel:.2e}",
@@ -410,10 +442,7 @@ def format_network(result: NetworkResult) -> str:
     failing = [r for r in result.rows if r.verdict == "FAIL"]
     lines = [*result.notes, "", table]
     lines += [
-        f"{r.layer} {r.tensor}: wrong {'through the network' if r.through == 'network' else ''}, {r.where}".replace(
-            " ,", ","
-        )
-        for r in failing
+        f"{r.layer} {r.tensor}: wrong{' through the network' * (r.through == 'network')}, {r.where}" for r in failing
     ]
     zero = [r for r in result.rows if r.verdict == "zero"]
     lines += [
