@@ -43,7 +43,7 @@ def read_course_csv(path: Path, *, labelled: bool, rows: int) -> tuple[np.ndarra
     except OSError as error:
         raise CsvError(f"{path}: cannot be read ({error.strerror})") from None
     except UnicodeDecodeError:
-        raise CsvError(f"{path}: line 1 is not text: not a CSV file") from None
+        raise CsvError(f"{path}: not a text file, so not a CSV file") from None
     header = not _is_integer(first.split(",")[0])
     try:
         table = pd.read_csv(path, header=None, skiprows=int(header), dtype=np.int16, skip_blank_lines=False).to_numpy()
@@ -82,7 +82,7 @@ def _first_bad_line(path: Path, header: bool, labelled: bool) -> None:
     """Raise :class:`CsvError` for the first line of ``path`` that breaks a rule."""
     columns = PIXELS + labelled
     expected = "a label then 784 pixel values" if labelled else "784 pixel values and no label"
-    with open(path) as file:
+    with open(path, errors="replace") as file:  # bytes that are not text become values that are not integers
         for number, line in enumerate(file, start=1):
             if header and number == 1:
                 continue
