@@ -80,6 +80,7 @@ GRAD_PATTERNS = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (r"d_?(.+)", r"grad_?(.+)", r"grads?_(.+)", r"(.+?)_?grads?", r"delta_?(.+)", r"(.+?)_?gradients?")
 )
+ACTIVATION_NAMES = ("x", "input", "inputs", "inp", "xp", "x_pad", "x_padded", "out", "output", "y", "z", "a", "h")
 GRAD_DICTS = ("grads", "grad", "gradients", "d_params", "dparams", "param_grads")
 RUNNING = re.compile(r"running|moving|global|ema|avg|average|pop", re.IGNORECASE)
 TORCH_ORDER = ("weight", "bias", "running_mean", "running_var")
@@ -200,13 +201,20 @@ class Pair:
     grad: Path_ | None
 
 
-def find_pairs(obj: Any) -> list[Pair]:
+def find_pairs(obj: Any, among: Sequence[Path_] | None = None) -> list[Pair]:
     """The parameters of a layer: each array with a gradient of its shape beside it, and each array named
     like a weight or a bias (its gradient may appear only once backward has run, or never, for a layer
-    that updates inside backward)."""
+    that updates inside backward).
+
+    What a forward keeps for its backward is no parameter, though ``x`` may sit beside ``dx``: names of
+    inputs and activations are passed over, and ``among`` (the arrays a layer held when it was built)
+    narrows the search to those.
+    """
     arrays = find_arrays(obj)
     pairs, grads = [], set()
     for path in arrays:
+        if (among is not None and path not in among) or plain_name(path[-1]) in ACTIVATION_NAMES:
+            continue
         gradient = gradient_path(obj, path, arrays)
         if gradient is not None:
             pairs.append(Pair(path, gradient))
@@ -214,8 +222,8 @@ def find_pairs(obj: Any) -> list[Pair]:
     pairs = [p for p in pairs if p.value not in grads]
     paired = {p.value for p in pairs}
     names = WEIGHT_NAMES + BIAS_NAMES
-    pairs += [Pair(path, None) for path in arrays if path not in paired | grads and _plain(path[-1]) in names]
-    return pairs
+    named = [path for path in arrays if path not in paired | grads and plain_name(path[-1]) in names]
+    return pairs + [Pair(path, None) for path in named if among is None or path in among]
 
 
 def gradient_path(
@@ -232,14 +240,14 @@ def gradient_path(
     return None
 
 
-def _plain(name: str) -> str:
+def plain_name(name: str) -> str:
     """``W1`` -> ``w``, ``_weights`` -> ``weights``: a name without case, underscores and a trailing number."""
     return re.sub(r"\d+$", "", name.lower().strip("_"))
 
 
 def torch_name(pair: Pair, pairs: Sequence[Pair], arrays: Mapping[Path_, np.ndarray]) -> str:
     """``weight`` or ``bias``: from the array's name, else from its rank among the layer's parameters."""
-    plain = _plain(pair.value[-1])
+    plain = plain_name(pair.value[-1])
     if plain in WEIGHT_NAMES:
         return "weight"
     if plain in BIAS_NAMES:
@@ -336,10 +344,11 @@ def candidates(
     layer: Any,
     mapping: Mapping[str, tuple[Path_, Path_ | None]] | None = None,
     shapes: Mapping[str, Sequence[int]] | None = None,
+    among: Sequence[Path_] | None = None,
 ) -> list[list[Binding]]:
     """Every reading of the layer's arrays as PyTorch's tensors, the likeliest first (several for square shapes)."""
     arrays = find_arrays(layer)
-    pairs = find_pairs(layer)
+    pairs = find_pairs(layer, among)
     named: dict[str, tuple[Path_, Path_ | None, str]] = {}
     for pair in pairs:
         name = torch_name(pair, pairs, arrays)
@@ -488,12 +497,10 @@ def parse_layout(text: str) -> Layout:
 
 
 def find_method(obj: Any, names: Sequence[str]) -> tuple[str, Callable[..., Any]] | None:
-    """The first of ``names`` that ``obj``'s class defines (``__call__`` only where not inherited from a builtin)."""
+    """The first of ``names`` that ``obj``'s class defines (``__call__`` only where a class of Python code does)."""
     for name in names:
         attr = getattr(type(obj), name, None)
-        if callable(attr) and (name != "__call__" or getattr(attr, "__module__", "builtins") not in ("builtins", None)):
-            if name == "__call__" and isinstance(obj, type):
-                continue
+        if callable(attr) and (name != "__call__" or inspect.isfunction(attr)):
             return name, getattr(obj, name)
     return None
 

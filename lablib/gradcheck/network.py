@@ -38,8 +38,8 @@ from lablib.adapter import (
     AdapterError,
     Pair,
     Path_,
-    _plain,
     candidates,
+    find_arrays,
     find_layers,
     find_method,
     find_pairs,
@@ -48,6 +48,7 @@ from lablib.adapter import (
     is_loss,
     label,
     one_hot,
+    plain_name,
     training_flag,
 )
 from lablib.rng import Stream, generator
@@ -114,7 +115,7 @@ def fan_in(shape: tuple[int, ...]) -> int:
 
 def redraw(array: np.ndarray, name: str, rng: np.random.Generator) -> None:
     """A parameter drawn afresh at a well-conditioned scale, in place, keeping its dtype."""
-    plain, squeezed = _plain(name), tuple(s for s in array.shape if s != 1)
+    plain, squeezed = plain_name(name), tuple(s for s in array.shape if s != 1)
     if len(squeezed) >= 2 and plain not in ("gamma", "beta", "scale", "shift"):
         array[...] = rng.standard_normal(array.shape) / np.sqrt(fan_in(squeezed))
     elif plain in ("gamma", "scale") or (plain in WEIGHT_NAMES and len(squeezed) <= 1):
@@ -143,7 +144,7 @@ class Probe:
         self.flag = training_flag(self._forward)
         self.x = x
         self.target = one_hot(target, classes, x.dtype) if encoding == "onehot" else target
-        self.calls = 0
+        self.built: dict[int, list[Path_]] = {}  # each layer's arrays as built: its parameters, not its caches
 
     def loss(self, x: np.ndarray | None = None) -> float:
         np.random.seed(FORWARD_SEED)  # noqa: NPY002 - the student's dropout draws from it
@@ -151,7 +152,6 @@ class Probe:
         out = call(f"Network.{self.forward_name}", self._forward, self.x if x is None else x, self.target, **kwargs)
         loss = out[-1] if isinstance(out, tuple | list) else out
         self.dtype = np.asarray(loss).dtype
-        self.calls += 1
         return float(np.asarray(loss, np.float64).sum())
 
     def backward(self) -> Any:
@@ -170,9 +170,11 @@ def start(
     for shape in inputs:
         for encoding in [target] if target else ["onehot", "indices"]:
             network = call("Network()", make_network)
+            built = {id(layer): list(find_arrays(layer)) for _, layer in find_layers(network)}
             x = rng.standard_normal(shape)
             labels = np.arange(shape[0]) % classes
             probe = Probe(network, x, labels, encoding, classes)
+            probe.built = built
             try:
                 probe.loss()
             except NetworkError as error:
@@ -252,7 +254,7 @@ def check_network(
         probe.backward()
     params: list[tuple[str, Any, Pair]] = []
     for path, layer in layers:
-        for pair in find_pairs(layer):
+        for pair in find_pairs(layer, probe.built.get(id(layer))):
             if excluded(path, pair.value, exclude):
                 result.notes.append(f"{path}.{label(pair.value)} left out, as asked")
                 continue
@@ -308,7 +310,7 @@ def check_network(
             if is_loss(forward, backward):
                 result.rows += check_loss_alone(path, layer, x, args, rng, dtype)
             else:
-                result.rows += check_alone(path, layer, x, exclude, rng, dtype)
+                result.rows += check_alone(path, layer, x, exclude, rng, dtype, probe.built.get(id(layer)))
     return result
 
 
@@ -360,11 +362,17 @@ def release(layers: Sequence[tuple[str, Any]]) -> None:
 
 
 def check_alone(
-    path: str, layer: Any, x: np.ndarray, exclude: Sequence[str], rng: np.random.Generator, dtype: np.dtype
+    path: str,
+    layer: Any,
+    x: np.ndarray,
+    exclude: Sequence[str],
+    rng: np.random.Generator,
+    dtype: np.dtype,
+    among: Sequence[Path_] | None,
 ) -> list[Row]:
     """One layer's own backward, on the input it received in the network, against ``sum(output * g)``."""
     try:
-        readings = candidates(layer)
+        readings = candidates(layer, among=among)
         module = Adapted(layer, readings[0])
     except AdapterError:
         return []
