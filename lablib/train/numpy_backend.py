@@ -40,6 +40,10 @@ class NumpyBackend:
     framework = "numpy"
     lr_scheduler = lr_scheduler
 
+    @staticmethod
+    def check(params: TrainParams) -> None:
+        """Nothing to refuse: the NumPy core runs on any CPU."""
+
     def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
         self.params = params
         self.model = build_numpy(get_spec(params.model, params.width), rng=placeholder())

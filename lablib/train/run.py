@@ -27,6 +27,7 @@ def train(framework: str, params: Params, prepared: Path, split: Path, outputs: 
     train_params = params.train_for(framework)
     if framework == "torch":
         require_torch_twin(get_spec(train_params.model, train_params.width))
+    backend.check(train_params)
     pool = Pool.load(prepared, split)
     trainer = Trainer(train_params, pool, backend, initial_state(train_params), outputs, framework)
     return trainer.run()

@@ -33,6 +33,11 @@ class TorchBackend:
     framework = "torch"
     lr_scheduler = torch.optim.lr_scheduler
 
+    @staticmethod
+    def check(params: TrainParams) -> None:
+        """Refuse, before any data is read, a device this machine does not have."""
+        resolve_device(params.device)
+
     def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
         self.params = params
         self.device = resolve_device(params.device)

@@ -101,6 +101,18 @@ def make_workspace(path: Path, data_dir: Path, overrides: Mapping[str, Any]) -> 
 
 
 @pytest.fixture(scope="module")
+def without_torch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment in which ``import torch`` fails as if PyTorch were not installed: a ``torch``
+    package that raises, first on ``PYTHONPATH``."""
+    shim = tmp_path_factory.mktemp("no_torch")
+    (shim / "torch").mkdir()
+    (shim / "torch" / "__init__.py").write_text(
+        'raise ModuleNotFoundError("No module named \'torch\' (hidden by the test)", name="torch")\n'
+    )
+    return {"PYTHONPATH": str(shim)}
+
+
+@pytest.fixture(scope="module")
 def workspace_factory(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path):
     def factory(overrides: Mapping[str, Any] | None = None) -> Workspace:
         return make_workspace(tmp_path_factory.mktemp("ws") / "repo", real_data_dir, overrides or {})

@@ -109,12 +109,18 @@ def test_same_seed_gives_same_metrics_and_weights(repo, framework):
         np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
 
 
-def test_killed_run_resumes_to_the_same_weights(repo):
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+def test_killed_run_resumes_to_the_same_weights(repo, framework):
+    """SIGKILL in epoch 2, then the same command: bit for bit the uninterrupted run's weights and metrics.
+
+    Every run here inherits one environment, so one thread count: PyTorch's CPU sums are
+    reproducible at a fixed thread count, not across thread counts.
+    """
     params = _params_file(repo, "resume", epochs=4)
-    _train(repo, "numpy", "whole", params)
-    checkpoint = _out(repo, "killed") / "ck/numpy.npz"
+    _train(repo, framework, f"{framework}-whole", params)
+    checkpoint = _out(repo, f"{framework}-killed") / f"ck/{framework}.npz"
     process = subprocess.Popen(
-        _train_args(repo, "numpy", "killed", params),
+        _train_args(repo, framework, f"{framework}-killed", params),
         cwd=repo.root,
         env=repo.env,
         stdout=subprocess.DEVNULL,
@@ -128,12 +134,14 @@ def test_killed_run_resumes_to_the_same_weights(repo):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert unpack_json(load_npz(checkpoint)["meta"])["epoch"] < 4
-    resumed = _train(repo, "numpy", "killed", params)
-    assert "resuming" in resumed.stdout
+    resumed = _train(repo, framework, f"{framework}-killed", params)
+    assert f"{framework}: resuming holdout at epoch" in resumed.stdout, resumed.stdout
     assert not checkpoint.exists()
-    whole, killed = (_out(repo, name) for name in ("whole", "killed"))
-    assert metrics(whole / "live/numpy/metrics.json") == metrics(killed / "live/numpy/metrics.json")
-    ww, wk = load_npz(whole / "models/numpy.npz"), load_npz(killed / "models/numpy.npz")
+    whole, killed = (_out(repo, f"{framework}-{name}") for name in ("whole", "killed"))
+    live = f"live/{framework}/metrics.json"
+    assert metrics(whole / live) == metrics(killed / live)
+    ww, wk = load_npz(whole / f"models/{framework}.npz"), load_npz(killed / f"models/{framework}.npz")
+    assert ww.keys() == wk.keys()
     for key in ww:
         np.testing.assert_array_equal(ww[key], wk[key], err_msg=key)
 
@@ -142,7 +150,9 @@ def test_nan_loss_stops_with_its_epoch_and_batch(repo):
     params = _params_file(repo, "nan", optimizer="sgd", lr=1e30, epochs=3)
     result = _train(repo, "numpy", "nan", params, check=False)
     assert result.returncode == 1
-    assert "the loss became" in result.stderr and "epoch" in result.stderr and "batch" in result.stderr
+    expected = "the loss became nan (cross-entropy) at epoch 1, batch 2 of holdout; training stopped. "
+    assert expected in result.stderr, result.stderr
+    assert "Last good checkpoint: none (this is the first epoch)." in result.stderr
     assert "Traceback" not in result.stderr
     assert not (_out(repo, "nan") / "models/numpy.npz").exists()
     assert not (_out(repo, "nan") / "live/numpy").exists()
@@ -165,13 +175,63 @@ def test_bad_parameter_is_refused_before_any_work(repo, change, message):
     assert not _out(repo, "bad").exists()
 
 
+def _column(path: Path) -> list[float]:
+    """The values of a DVCLive plot file, one per epoch."""
+    return [float(line.split("\t")[1]) for line in path.read_text().splitlines()[1:]]
+
+
+def _mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_softmax[np.arange(len(labels)), labels].mean())
+
+
 def test_kfold_reports_each_fold_and_rotating_rotates(repo):
+    from lablib.models.numpy_model import predict
+    from lablib.models.specs import get_spec
+    from lablib.train.loop import Pool
+
     params = _params_file(repo, "kfold", validation="kfold", epochs=1)
     _train(repo, "numpy", "kfold", params)
     summary = json.loads((_out(repo, "kfold") / "live/numpy/metrics.json").read_text())
     assert set(summary["kfold"]) == {"fold0", "fold1", "fold2", "mean_val_acc", "std_val_acc"}
     folds = [summary["kfold"][f"fold{k}"] for k in range(3)]
     assert summary["kfold"]["mean_val_acc"] == pytest.approx(np.mean(folds))
+
+    # Rotating: one model; epoch e validates on fold (e - 1) mod 3 and trains on the other two.
+    params = _params_file(repo, "rotating", validation="rotating", epochs=3)
+    _train(repo, "numpy", "rotating", params)
+    rotating = _out(repo, "rotating")
+    summary = json.loads((rotating / "live/numpy/metrics.json").read_text())
+    assert "kfold" not in summary and summary["epochs"] == 3
+    val_loss = _column(rotating / "live/numpy/plots/metrics/val/loss.tsv")
+    val_acc = _column(rotating / "live/numpy/plots/metrics/val/acc.tsv")
+    assert len(val_loss) == len(val_acc) == 3
+    # The model left after epoch 3 has epoch 3's validation loss and accuracy on fold 2, and only there.
+    pool = Pool.load(repo.root / "data/prepared", repo.root / "data/split")
+    spec = get_spec(yaml.safe_load(params.read_text())["model"])
+    state = load_npz(rotating / "models/numpy.npz")
+    losses, accs = [], []
+    for fold in range(3):
+        images, labels = pool.images[pool.folds == fold], pool.labels[pool.folds == fold]
+        logits = predict(spec, state, images)[1]
+        losses.append(_mean_cross_entropy(logits, labels))
+        accs.append(float(np.mean(logits.argmax(axis=1) == labels)))
+    assert [loss == pytest.approx(val_loss[2], rel=1e-6) for loss in losses] == [False, False, True], (losses, val_loss)
+    assert accs[2] == val_acc[2], (accs, val_acc)
+
+
+def test_cuda_without_a_gpu_stops_with_one_message_before_any_work(repo):
+    params = yaml.safe_load((repo.root / "params.yaml").read_text())
+    params["torch"]["device"] = "cuda"
+    path = repo.root.parent / "cuda.yaml"
+    path.write_text(yaml.safe_dump(params))
+    result = repo.run(*_train_args(repo, "torch", "cuda", path), check=False, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 1
+    message = "params.yaml: torch.device is cuda but no CUDA GPU is visible; use auto or cpu"
+    assert result.stderr.count(message) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "Epoch:" not in result.stdout
+    assert not _out(repo, "cuda").exists(), "it wrote before refusing"
 
 
 def test_experiment_changes_metrics(repo):
@@ -259,9 +319,12 @@ def test_report_holds_every_figure_and_this_runs_numbers(repo):
     assert cross["min_agreement"] >= 0.999
 
 
-def test_numpy_evaluation_needs_no_pytorch_training(workspace_factory):
+def test_numpy_stages_run_without_pytorch_installed(workspace_factory, without_torch):
     ws = workspace_factory()
-    ws.run("dvc", "repro", "evaluate_numpy")
+    hidden = ws.run("python", "-c", "import torch", check=False, env=without_torch)
+    assert hidden.returncode != 0 and "ModuleNotFoundError" in hidden.stderr, "the test failed to hide torch"
+    result = ws.run("dvc", "repro", "evaluate_numpy", env=without_torch)
+    assert "Running stage 'train_numpy'" in result.stdout and "Running stage 'evaluate_numpy'" in result.stdout
     metrics = json.loads((ws.root / "evaluation/numpy/metrics.json").read_text())
     assert metrics["test_images"] == 10000 and 0.0 <= metrics["test_acc"] <= 1.0
     assert not (ws.root / "models/torch.npz").exists() and not (ws.root / "dvclive/torch").exists()
