@@ -14,7 +14,7 @@ class _Layer:
 
 class FullyConnected(_Layer):
     def __init__(self, in_features, out_features):
-        self.weights = np.random.randn(in_features, out_features) * np.sqrt(1.0 / in_features)  # noqa: NPY002 - the template draws so
+        self.weights = np.random.randn(in_features, out_features) * np.sqrt(1.0 / in_features)  # noqa: NPY002 - as the template draws them
         self.biases = np.zeros((out_features, 1))
         self.d_weights = np.zeros_like(self.weights)
         self.d_biases = np.zeros_like(self.biases)
