@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
 from lablib.experiments.config import (
     ExperimentError,
@@ -25,8 +26,8 @@ from lablib.experiments.config import (
     set_args,
 )
 from lablib.experiments.queue import run_series
-from lablib.experiments.store import dvc, head_commit, show_experiments
-from lablib.experiments.tables import seed_table, summarise, write_tables
+from lablib.experiments.store import code_digest, dvc, expected_params, params_digest, show_experiments
+from lablib.experiments.tables import carried, commits, read_earlier, seed_table, summarise, write_tables
 
 PARAMS = Path("params.yaml")
 
@@ -81,9 +82,11 @@ def series(
     try:
         config = load_experiments(config_path)
         selected = series_rows(config, name, quick, [row for row in rows.split(",") if row])
-        run_series(name, selected, jobs, force, poll_seconds, PARAMS)
+        earlier = read_earlier(out, _stem(name, quick))
+        to_run = selected if force else [row for row in selected if not _ran_earlier(row, earlier)]
+        run_series(name, to_run, jobs, force, poll_seconds, PARAMS)
         if rows:
-            table = summarise(seed_table(selected, show_experiments(), PARAMS), _seeds(selected), None)
+            table = summarise(seed_table(selected, show_experiments(), PARAMS, earlier), _seeds(selected), None)
             click.echo(table.to_string(index=False))
             click.echo(f"these rows are done; once every row has run: python -m lablib.experiments table {name}")
         else:
@@ -111,12 +114,25 @@ def _seeds(rows: Sequence[Row]) -> Counter[str]:
     return Counter(row.row for row in rows)
 
 
+def _stem(name: str, quick: bool) -> str:
+    return re.sub(r"[^\w-]", "_", f"{name}{'-quick' if quick else ''}")
+
+
+def _ran_earlier(row: Row, earlier: pd.DataFrame | None) -> bool:
+    """Whether the per-seed table written before holds ``row``, run with this code and these parameters."""
+    expected = expected_params(PARAMS, row.settings)
+    line = carried(earlier, row, code_digest(row.targets), params_digest(expected))
+    if line is not None:
+        click.echo(f"{row.name}: in the table, run on commit {line['commit']} with the same code and parameters; kept")
+    return line is not None
+
+
 def _write_series_table(config: Mapping[str, Any], name: str, quick: bool, out: Path) -> None:
     rows = series_rows(config, name, quick)
-    per_seed = seed_table(rows, show_experiments(), PARAMS)
+    stem = _stem(name, quick)
+    per_seed = seed_table(rows, show_experiments(), PARAMS, read_earlier(out, stem))
     result = summarise(per_seed, _seeds(rows), series_spec(config, name).get("reference"))
-    stem = re.sub(r"[^\w-]", "_", f"{name}{'-quick' if quick else ''}")
-    title = f"Series {name}{' (quick)' if quick else ''}, run on commit {head_commit()}"
+    title = f"Series {name}{' (quick)' if quick else ''}, run on {commits(per_seed)}"
     paths = write_tables(per_seed, result, out, stem, title)
     click.echo(result.to_string(index=False))
     click.echo(f"written: {', '.join(map(str, paths))}")

@@ -3,6 +3,7 @@ runner left in each one's commit message, and the stages a set of targets runs."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,6 +19,9 @@ from lablib.experiments.config import ExperimentError, flatten
 
 # The line of an experiment's commit message that records how the series runner ran it.
 RUN_RECORD = "lablib-series: "
+DIGEST_CHARS = 12
+# The report stage reads the series tables themselves: its files are not code that made their numbers.
+NOT_CODE_OF = ("report",)
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,7 @@ def params_mismatch(experiment: Experiment, expected: Mapping[str, Any]) -> str 
 
 def head_commit() -> str:
     """The commit whose code the experiments on HEAD ran (their baseline), abbreviated as git does."""
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise ExperimentError(f"git rev-parse HEAD failed ({result.stderr.strip()}); run from the repository")
-    return result.stdout.strip()
+    return _git("rev-parse", "--short", "HEAD").strip()
 
 
 def run_record(rev: str) -> dict[str, Any]:
@@ -128,3 +129,33 @@ def stages_run(targets: Sequence[str]) -> set[str]:
         dot = dvc("dag", "--dot", *([target] if target else []), capture=True)
         stages.update(re.findall(r'^"([^"]+)";$', dot, flags=re.MULTILINE))
     return stages
+
+
+def code_digest(targets: Sequence[str], dvc_yaml: Path = Path("dvc.yaml")) -> str:
+    """What identifies the code an experiment of ``targets`` runs: a digest of the git objects (at HEAD) of
+    every dependency in git of the stages it runs. Two commits with the same digest ran the same code,
+    so an experiment of one stands for the other."""
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    paths = sorted(
+        {dep for stage in stages_run(targets) if stage not in NOT_CODE_OF for dep in stages[stage].get("deps", [])}
+    )
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
+    if changed.strip():
+        files = ", ".join(line[3:] for line in changed.splitlines())
+        raise ExperimentError(
+            f"{files} changed since the last commit: commit the code first, so that the table names the code "
+            "its experiments ran"
+        )
+    return hashlib.sha256(_git("ls-tree", "HEAD", "--", *paths).encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def params_digest(expected: Mapping[str, Any]) -> str:
+    """A digest of the parameters an experiment runs with (``expected_params``)."""
+    return hashlib.sha256(json.dumps(expected, sort_keys=True).encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ExperimentError(f"git {args[0]} failed ({result.stderr.strip()}); run from the repository")
+    return result.stdout

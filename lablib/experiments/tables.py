@@ -18,7 +18,16 @@ from typing import Any
 import pandas as pd
 
 from lablib.experiments.config import ExperimentError, Row
-from lablib.experiments.store import Experiment, expected_params, params_mismatch, run_record, stages_run
+from lablib.experiments.store import (
+    Experiment,
+    code_digest,
+    expected_params,
+    head_commit,
+    params_digest,
+    params_mismatch,
+    run_record,
+    stages_run,
+)
 from lablib.params import FRAMEWORKS
 
 TRAIN_METRICS = "dvclive/{framework}/metrics.json"
@@ -39,22 +48,36 @@ def stat_column(metric: str, stat: str) -> str:
     return f"{metric} {stat}"
 
 
-def seed_table(rows: Sequence[Row], experiments: Sequence[Experiment], params_path: Path) -> pd.DataFrame:
+def seed_table(
+    rows: Sequence[Row], experiments: Sequence[Experiment], params_path: Path, earlier: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One line per finished experiment of ``rows``: its row, seed, overrides, targets, jobs and threads,
-    and each metric its targets produced. A row none of whose experiments has finished is an error."""
+    each metric its targets produced, and what identifies its run (the commit, and digests of the code and
+    the parameters it ran).
+
+    An experiment is taken from this commit's (``experiments``) or else from ``earlier``, the per-seed
+    table written before, when that line ran the same code and parameters on another commit: so the seeds
+    of a series can run over several sessions. A row none of whose experiments has finished is an error.
+    """
     finished = {exp.name: exp for exp in experiments if exp.finished}
     stages_of: dict[tuple[str, ...], set[str]] = {}
+    codes: dict[tuple[str, ...], str] = {}
+    commit = head_commit()
     lines = []
     for name in dict.fromkeys(row.row for row in rows):
         of_row = [row for row in rows if row.row == name]
-        ran = [(row, finished[row.name]) for row in of_row if row.name in finished]
-        if not ran:
-            raise ExperimentError(
-                f"experiment {', '.join(row.name for row in of_row)} not found in dvc exp show; run the series "
-                "first (or `dvc exp pull origin -A` where it ran elsewhere)"
-            )
-        for row, exp in ran:
-            mismatch = params_mismatch(exp, expected_params(params_path, row.settings))
+        found = 0
+        for row in of_row:
+            expected = expected_params(params_path, row.settings)
+            code = codes.setdefault(row.targets, code_digest(row.targets))
+            exp = finished.get(row.name)
+            if exp is None:
+                line = carried(earlier, row, code, params_digest(expected))
+                if line is not None:
+                    lines.append(line)
+                    found += 1
+                continue
+            mismatch = params_mismatch(exp, expected)
             if mismatch:
                 raise ExperimentError(f"experiment {row.name} ran other parameters ({mismatch}); run the series again")
             record = run_record(exp.rev)
@@ -75,8 +98,37 @@ def seed_table(rows: Sequence[Row], experiments: Sequence[Experiment], params_pa
                 line[f"{framework} s/epoch"] = _round(
                     exp.metrics.get(f"{train}:mean_epoch_seconds") if trained else None, 2
                 )
+            line.update({"commit": commit, "code": code, "params": params_digest(expected)})
             lines.append(line)
+            found += 1
+        if not found:
+            raise ExperimentError(
+                f"experiment {', '.join(row.name for row in of_row)} not found in dvc exp show; run the series "
+                "first (or `dvc exp pull origin -A` where it ran elsewhere)"
+            )
     return pd.DataFrame(lines)
+
+
+def carried(earlier: pd.DataFrame | None, row: Row, code: str, params: str) -> dict[str, Any] | None:
+    """The line of ``earlier`` (a per-seed table) that ran ``row`` with this code and these parameters (its seed
+    among them), if any."""
+    if earlier is None or earlier.empty:
+        return None
+    same = earlier[(earlier["row"] == row.row) & (earlier["code"] == code) & (earlier["params"] == params)]
+    return None if same.empty else same.iloc[-1].to_dict()
+
+
+def read_earlier(out_dir: Path, stem: str) -> pd.DataFrame | None:
+    """The per-seed table written before, ``<stem>-seeds.csv`` in ``out_dir`` (None when there is none)."""
+    path = out_dir / f"{stem}-seeds.csv"
+    return pd.read_csv(path, dtype={"commit": str, "code": str, "params": str}) if path.is_file() else None
+
+
+def commits(per_seed: pd.DataFrame) -> str:
+    """The commits the experiments of a table ran on, for its title: ``commit abc1234`` or ``commits a, b
+    (the same code)``."""
+    ran = list(dict.fromkeys(per_seed["commit"]))
+    return f"commit {ran[0]}" if len(ran) == 1 else f"commits {', '.join(ran)} (the same code)"
 
 
 def summarise(per_seed: pd.DataFrame, seeds: Mapping[str, int], reference: Mapping[str, float] | None) -> pd.DataFrame:

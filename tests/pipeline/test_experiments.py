@@ -36,6 +36,7 @@ SERIES = {
         "resume": {"preset": "tiny_numpy", "seeds": [0, 1], "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
         "resume_ref": {"preset": "tiny_numpy", "seeds": [0, 1], "rows": {"first": {"lr": 0.001}, "slow": SLOW_ROW}},
         "lone": {"preset": "tiny", "rows": {"only": {"lr": 0.005}}},
+        "spread": {"preset": "tiny_numpy", "seeds": [0, 1], "rows": {"a": {"lr": 0.005}}},
     },
 }
 ACCURACY = ["row", "numpy val acc %", "numpy test acc %"]
@@ -222,6 +223,37 @@ def test_killed_series_resumes_where_it_stopped(repo):
 
 
 @slow
+def test_seeds_run_on_another_commit_with_the_same_code_are_kept(repo):
+    """A series' seeds can run over several sessions: a later commit with the same code keeps the seeds
+    its per-seed table holds, and a change of code runs them again."""
+    run_series(repo, "spread", "--quick")
+    first = pd.read_csv(repo.root / "tables/spread-quick-seeds.csv", dtype={"commit": str})
+    assert first["seed"].tolist() == [0, 1] and first["commit"].nunique() == 1
+    (repo.root / "NOTES.md").write_text("a commit that changes no code\n")
+    repo.commit("notes")
+
+    result = run_series(repo, "spread", "--quick")
+    for seed in (0, 1):
+        assert f"spread-a-seed{seed}-quick: in the table, run on commit {first['commit'][0]}" in result.stdout
+    assert "running" not in result.stdout, "a seed run on the same code ran again"
+    again = pd.read_csv(repo.root / "tables/spread-quick-seeds.csv", dtype={"commit": str})
+    pd.testing.assert_frame_equal(again, first)
+    title = (repo.root / "tables/spread-quick.md").read_text().splitlines()[0]
+    assert title == f"### Series spread (quick), run on commit {first['commit'][0]}"
+
+    loop = repo.root / "lablib/train/loop.py"
+    loop.write_text(loop.read_text() + "\n# a change of code\n")
+    refused = run_series(repo, "spread", "--quick", check=False)
+    assert refused.returncode == 1 and "lablib/train/loop.py changed since the last commit" in refused.stderr
+    repo.commit("code")
+    rerun = run_series(repo, "spread", "--quick")
+    assert "running 2 rows" in rerun.stdout, rerun.stdout
+    third = pd.read_csv(repo.root / "tables/spread-quick-seeds.csv", dtype={"commit": str, "code": str})
+    assert third["commit"].nunique() == 1 and third["commit"][0] != first["commit"][0]
+    assert (third["code"] != first["code"].astype(str)).all()
+
+
+@slow
 def test_push_and_pull_through_the_remote(repo, tmp_path):
     repo.run("dvc", "remote", "modify", "storage", "url", str(tmp_path / "remote"))
     repo.run("git", "init", "-q", "--bare", str(tmp_path / "origin.git"))
@@ -279,7 +311,7 @@ def test_preset_runs_as_a_named_experiment(repo):
     ("args", "message"),
     [
         (["preset", "nope"], "no preset 'nope'; presets: tiny, tiny_numpy"),
-        (["series", "nope"], "no series 'nope'; series: lrs, resume, resume_ref"),
+        (["series", "nope"], "no series 'nope'; series: lrs, resume, resume_ref, lone, spread"),
         (["series", "lrs", "--rows", "small,huge"], "series lrs has no row 'huge'; rows: small, large"),
     ],
 )
