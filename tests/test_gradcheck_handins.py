@@ -449,3 +449,13 @@ def test_a_centre_update_rule_is_reported_as_not_a_gradient():
     assert "targets as class indices" in done.stdout
     done = gradcheck_process("network.py:Network", "--exclude", "centers", cwd=HANDINS / "center")
     assert ("center (CenterLoss)", "centers (gradient d_centers)") not in network_rows(done.stdout)
+
+
+def test_a_class_that_cannot_be_checked_gets_one_clear_line(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, [str(tmp_path)])
+    assert result.exit_code == 2 and "holds no hand-ins: one sub-folder or one .py file per student" in result.output
+    shutil.copytree(HANDINS / "template", tmp_path / "alice")
+    (tmp_path / "layers.yaml").write_text('"*":\n  - {klass: FullyConnected}\n')
+    result = runner.invoke(main, [str(tmp_path), "--layers", str(tmp_path / "layers.yaml")])
+    assert result.exit_code == 2 and "each student ('*' for all) lists layers as {class: ..." in result.output

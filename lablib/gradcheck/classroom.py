@@ -38,6 +38,13 @@ from tabulate import tabulate
 
 from lablib.atomic import staged_file
 
+
+class ClassError(click.ClickException):
+    """The class folder or the mapping file does not allow a check: exit status 2, as for the other modes."""
+
+    exit_code = 2
+
+
 MAX_LINES = 200  # a check that prints more than this has its output noted, not shown
 LAYER_KEYS = {"class", "twin", "args", "twin_args", "input", "layout", "param", "target"}
 
@@ -114,7 +121,7 @@ def read_layers(path: str | None) -> dict[str, list[dict[str, Any]]]:
     try:
         layers = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise click.ClickException(f"--layers {path}: {error}") from None
+        raise ClassError(f"--layers {path}: {error}") from None
     problems = [
         f"{student}: {entry!r}"
         for student, entries in layers.items()
@@ -122,7 +129,7 @@ def read_layers(path: str | None) -> dict[str, list[dict[str, Any]]]:
         if not isinstance(entry, dict) or "class" not in entry or set(entry) - LAYER_KEYS
     ]
     if not isinstance(layers, dict) or problems:
-        raise click.ClickException(
+        raise ClassError(
             f"--layers {path}: each student ('*' for all) lists layers as {{class: ..., twin: ..., args: ..., "
             f"input: ...}}; not {', '.join(problems) or type(layers).__name__}"
         )
@@ -174,7 +181,7 @@ def grade_class(
     """Check every hand-in in ``folder``; print the table, write it under ``out``; 1 if any check did not pass."""
     students = hand_ins(folder)
     if not students:
-        raise click.ClickException(f"{folder} holds no hand-ins: one sub-folder or one .py file per student")
+        raise ClassError(f"{folder} holds no hand-ins: one sub-folder or one .py file per student")
     layers = read_layers(layers_file)
     network_arguments = [arg for shape in inputs for arg in ("--input", shape)]
     network_arguments += ["--target", target] if target else []
