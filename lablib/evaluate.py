@@ -22,6 +22,7 @@ from lablib.atomic import staged_file
 from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.errors import LabError
 from lablib.models.specs import Spec
+from lablib.not_run import not_run, not_run_arrays
 from lablib.train.checkpoint import ArchiveError, load_npz
 
 # ``predict(spec, state, images) -> (features, logits)``: one framework's forward pass.
@@ -158,6 +159,18 @@ def write_evaluation(out: Path, evaluation: Evaluation, labels: np.ndarray) -> N
         write_predictions(stack.enter_context(staged_file(out / "confusion.csv")), labels, evaluation.predictions)
         with open(stack.enter_context(staged_file(out / "features.npz")), "wb") as file:
             np.savez(file, features=evaluation.features, labels=evaluation.feature_labels, index=evaluation.sample)
+
+
+def write_not_run_evaluation(out: Path, reason: str) -> None:
+    """The outputs of an evaluation that did not run: the not-run record as ``out/metrics.json`` and as
+    ``out/features.npz``, and ``out/confusion.csv`` of no image (its header alone); all three or none."""
+    nothing = np.empty(0, dtype=np.int64)
+    with ExitStack() as stack:
+        metrics_path = stack.enter_context(staged_file(out / "metrics.json"))
+        metrics_path.write_text(json.dumps(not_run(reason), indent=2) + "\n")
+        write_predictions(stack.enter_context(staged_file(out / "confusion.csv")), nothing, nothing)
+        with open(stack.enter_context(staged_file(out / "features.npz")), "wb") as file:
+            np.savez(file, **not_run_arrays(reason))
 
 
 def write_predictions(path: Path, labels: np.ndarray, predictions: np.ndarray) -> None:

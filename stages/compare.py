@@ -9,7 +9,9 @@ from lablib.atomic import staged_file
 from lablib.compare import check_agreement, cross_metrics
 from lablib.evaluate import load_state, load_test, run_model
 from lablib.models import numpy_model, torch_model
+from lablib.models.spec_file import missing_torch_twin
 from lablib.models.specs import get_spec
+from lablib.not_run import write_not_run
 from lablib.params import FRAMEWORKS, load_params
 from stages import RESTORE, user_errors
 
@@ -27,12 +29,17 @@ def main(params_path: str, prepared: Path, models: Path, out: Path) -> None:
     write OUT: per weight file, each framework's accuracy, their agreement and largest logit difference.
 
     If the two frameworks predict differently on the same weights for more than 0.1 % of the images
-    the stage fails and writes nothing: the NumPy core and its PyTorch twin have drifted apart.
+    the stage fails and writes nothing: the NumPy core and its PyTorch twin have drifted apart. A model
+    whose layers have no PyTorch twin is not compared: OUT then records that and why.
     """
     with user_errors("compare", RESTORE.format(stage="compare")):
         params = load_params(params_path)
         train = params.train_for("numpy")
         spec = get_spec(train.model, train.width)
+        if reason := missing_torch_twin(spec):
+            write_not_run(out, reason)
+            click.echo(f"compare: not run, {reason}; {out} records it")
+            return
         images, labels = load_test(prepared)
         logits = {}
         for weights in FRAMEWORKS:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-from lablib.evaluate import evaluate, load_state, load_test, run_model, write_evaluation
+from lablib.evaluate import evaluate, load_state, load_test, run_model, write_evaluation, write_not_run_evaluation
+from lablib.models.spec_file import missing_torch_twin
 from lablib.models.specs import get_spec
 from lablib.params import FRAMEWORKS, load_params
 from lablib.rng import Stream, generator
@@ -27,12 +28,17 @@ def main(framework: str, params_path: str, prepared: Path, models: Path, out: Pa
     """Evaluate FRAMEWORK's model (numpy or torch), in that framework, on the test images and write
     OUT/FRAMEWORK/metrics.json, OUT/FRAMEWORK/confusion.csv (one actual,predicted row per image, for
     DVC's confusion plot) and OUT/FRAMEWORK/features.npz (the embeddings of a stratified test sample,
-    for the t-SNE map). On any failure nothing is written."""
-    module, name = PREDICT[framework].split(":")
-    predict = getattr(importlib.import_module(module), name)
+    for the t-SNE map). On any failure nothing is written. A model whose layers have no PyTorch twin
+    evaluates in NumPy only: evaluate torch then writes the record that it did not run and why."""
     with user_errors(f"evaluate_{framework}", RESTORE.format(stage=f"evaluate_{framework}")):
         params = load_params(params_path)
         train = params.train_for(framework)
+        if framework == "torch" and (reason := missing_torch_twin(get_spec(train.model, train.width))):
+            write_not_run_evaluation(out / framework, reason)
+            click.echo(f"evaluate: {framework} not evaluated, {reason}; {out / framework} records it")
+            return
+        module, name = PREDICT[framework].split(":")
+        predict = getattr(importlib.import_module(module), name)
         path = models / f"{framework}.npz"
         state = load_state(path)
         images, labels = load_test(prepared)

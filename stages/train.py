@@ -5,9 +5,11 @@ from pathlib import Path
 
 import click
 
+from lablib.models.spec_file import missing_torch_twin
+from lablib.models.specs import get_spec
 from lablib.params import FRAMEWORKS, load_params
 from lablib.train.loop import Outputs
-from lablib.train.run import train
+from lablib.train.run import record_not_run, train
 from stages import RESTORE, user_errors
 
 PathOption = click.Path(file_okay=False, path_type=Path)
@@ -36,14 +38,23 @@ def main(
     live: Path,
     checkpoints: Path | None,
 ) -> None:
-    """Train FRAMEWORK's model (numpy or torch). A run that was killed resumes from its last epoch."""
+    """Train FRAMEWORK's model (numpy or torch). A run that was killed resumes from its last epoch.
+
+    A model whose layers have no PyTorch twin trains in NumPy only: train torch then trains nothing and
+    writes, as its model file and its metrics, the record that it did not run and why."""
     outputs = Outputs(
         model=models / f"{framework}.npz",
         live_dir=live / framework,
         checkpoint=checkpoint_path(checkpoints, framework),
     )
     with user_errors(f"train_{framework}", RESTORE.format(stage=f"train_{framework}")):
-        summary = train(framework, load_params(params_path), prepared, split_dir, outputs)
+        params = load_params(params_path)
+        train_params = params.train_for(framework)
+        if framework == "torch" and (reason := missing_torch_twin(get_spec(train_params.model, train_params.width))):
+            record_not_run(outputs, reason)
+            click.echo(f"{framework}: not trained, {reason}; {outputs.model} records it")
+            return
+        summary = train(framework, params, prepared, split_dir, outputs)
     click.echo(
         f"{framework}: best validation accuracy {100 * summary['best_val_acc']:.2f}% at epoch "
         f"{summary['best_epoch']}, final {100 * summary['final_val_acc']:.2f}%; model in {outputs.model}"

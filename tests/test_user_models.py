@@ -121,7 +121,7 @@ def test_a_spec_of_ones_own_layers_trains_and_its_model_file_predicts(project, t
 def test_pytorch_refuses_a_spec_with_layers_of_ones_own(project):
     from lablib.models.torch_model import build_torch
 
-    with pytest.raises(LabError, match="PyTorch has no twin of: train and evaluate the NumPy model alone"):
+    with pytest.raises(LabError, match="PyTorch has no twin of: the model trains and evaluates in NumPy only"):
         build_torch(get_spec(SPEC))
 
 

@@ -87,13 +87,18 @@ def user_layers(spec: Spec) -> list[str]:
     return list(dict.fromkeys(name for part in PARTS for name, _ in spec[part] if is_user_layer(name)))
 
 
-def require_torch_twin(spec: Spec) -> None:
-    """Refuse a PyTorch build of a spec with layers of one's own: PyTorch has no twin of them."""
+def missing_torch_twin(spec: Spec) -> str | None:
+    """Why PyTorch cannot build ``spec`` (it names layers of one's own, which have no PyTorch twin), or
+    ``None`` when it can: the one test of whether a model trains in PyTorch too or in NumPy only."""
     if own := user_layers(spec):
-        raise LabError(
-            f"the model uses {', '.join(own)}, which PyTorch has no twin of: train and evaluate the NumPy model "
-            "alone (dvc exp run -S model=... evaluate_numpy, then predict for the leaderboard file)"
-        )
+        return f"the model uses {', '.join(own)}, which PyTorch has no twin of"
+    return None
+
+
+def require_torch_twin(spec: Spec) -> None:
+    """Refuse a PyTorch build of a spec with layers of one's own."""
+    if reason := missing_torch_twin(spec):
+        raise LabError(f"{reason}: the model trains and evaluates in NumPy only")
 
 
 def source_digest(model: str) -> str | None:

@@ -2,7 +2,8 @@
 
 A figure's number is its position among the figures present in a report, a table's among the tables.
 Captions and cross-references ask :class:`Numbering` for the number by key, so adding an entry here,
-or a report without an optional one, renumbers every caption and every reference at once.
+or a report without an optional one (or without what a framework that did not run would have made),
+renumbers every caption and every reference at once.
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ FIGURES = {entry.key: entry.file for entry in CONTENTS if entry.kind == "Figure"
 
 class Numbering:
     """The number of each entry of ``contents`` that is present: every entry that is not optional,
-    and the optional ones named in ``included``."""
+    and the optional ones named in ``included``, less those named in ``excluded`` (what a framework or
+    stage that did not run would have made)."""
 
-    def __init__(self, included: Iterable[str] = (), contents: Sequence[Entry] = CONTENTS) -> None:
-        included = set(included)
+    def __init__(
+        self, included: Iterable[str] = (), contents: Sequence[Entry] = CONTENTS, excluded: Iterable[str] = ()
+    ) -> None:
+        included, excluded = set(included), set(excluded)
         counts: Counter[str] = Counter()
         self.labels: dict[str, str] = {}
         for entry in contents:
-            if not entry.optional or entry.key in included:
+            if (not entry.optional or entry.key in included) and entry.key not in excluded:
                 counts[entry.kind] += 1
                 self.labels[entry.key] = f"{entry.kind} {counts[entry.kind]}"
         self.files = {entry.key: entry.file for entry in contents if entry.kind == "Figure"}

@@ -15,7 +15,6 @@ from matplotlib.ticker import MaxNLocator
 
 from lablib.data.augment import augmentation_examples
 from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
-from lablib.params import FRAMEWORKS
 from lablib.report.analysis import FeatureMap
 from lablib.report.inputs import Run
 from lablib.rng import Stream, generator
@@ -117,7 +116,8 @@ def plot_training_curves(histories: Mapping[str, Mapping[str, np.ndarray]], fold
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             ax.legend()
-    fig.suptitle("Training and validation per epoch: NumPy beside PyTorch")
+    labels = (FRAMEWORK_LABELS.get(framework, framework) for framework in histories)
+    fig.suptitle(f"Training and validation per epoch: {' beside '.join(labels)}")
     return fig
 
 
@@ -160,7 +160,8 @@ def plot_feature_map(points: np.ndarray, labels: np.ndarray, title: str) -> Figu
 
 
 def draw_figures(run: Run, fmap: FeatureMap) -> dict[str, Figure]:
-    """Every figure of the report, keyed as :data:`lablib.report.contents.FIGURES`."""
+    """Every figure of the report, keyed as :data:`lablib.report.contents.FIGURES`: a confusion matrix
+    per framework that ran."""
     train = run.params.train
     per_class = [np.flatnonzero(run.train_labels == c)[:8] for c in range(NUM_CLASSES)]
     shown = np.sort(np.concatenate(per_class))
@@ -180,7 +181,7 @@ def draw_figures(run: Run, fmap: FeatureMap) -> dict[str, Figure]:
             f"t-SNE of the {run.features.shape[1]:,}-wide features of {len(fmap.labels):,} test images",
         ),
     }
-    for fw in FRAMEWORKS:
+    for fw in run.frameworks:
         accuracy = run.evaluation[fw]["test_acc"]
         made[f"confusion_{fw}"] = plot_confusion(
             run.confusion[fw],

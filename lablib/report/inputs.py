@@ -19,6 +19,7 @@ from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.errors import LabError
 from lablib.experiments.config import load_experiments, preset_run, series_rows
 from lablib.experiments.tables import SEEDS, stat_column
+from lablib.not_run import reason_not_run
 from lablib.params import FRAMEWORKS, Params, load_params, parse_params
 
 CLASS_INDEX = {name: i for i, name in enumerate(CLASS_NAMES)}
@@ -126,14 +127,18 @@ class Report001:
 
 @dataclass(frozen=True)
 class Run:
-    """Everything one run produced that the report shows."""
+    """Everything one run produced that the report shows. ``train``, ``history``, ``evaluation`` and
+    ``confusion`` hold the frameworks that ran; ``not_run`` says why each other one did not (its training
+    stage's record), ``cross`` is ``None`` when the compare stage did not run, and ``cross_not_run`` why."""
 
     params: Params
     params_text: str
     train: dict[str, dict[str, Any]]
+    not_run: dict[str, str]
     history: dict[str, dict[str, np.ndarray]]
     evaluation: dict[str, dict[str, Any]]
-    cross: dict[str, Any]
+    cross: dict[str, Any] | None
+    cross_not_run: str | None
     confusion: dict[str, np.ndarray]
     features: np.ndarray
     feature_labels: np.ndarray
@@ -146,8 +151,13 @@ class Run:
     report001: Report001 | None
 
     @property
+    def frameworks(self) -> tuple[str, ...]:
+        """The frameworks that trained and evaluated a model, in :data:`FRAMEWORKS`' order."""
+        return tuple(self.train)
+
+    @property
     def test_images(self) -> int:
-        return self.evaluation[FRAMEWORKS[0]]["test_images"]
+        return self.evaluation[self.frameworks[0]]["test_images"]
 
 
 def _read_json(path: Path, made_by: str) -> dict[str, Any]:
@@ -354,18 +364,26 @@ def _number(value: Any) -> float | None:
 
 
 def load_run(paths: RunPaths) -> Run:
-    """Read every input of the report; a missing one raises :class:`ReportError` naming its stage."""
+    """Read every input of the report; a missing one raises :class:`ReportError` naming its stage. A
+    framework whose training stage recorded that it did not run is read no further."""
     features, feature_labels = read_features(paths.evaluation / "numpy" / "features.npz")
     params = load_params(paths.params)
     config = load_experiments(paths.config)
+    trained = {fw: _read_json(paths.live / fw / "metrics.json", f"train_{fw}") for fw in FRAMEWORKS}
+    not_run = {fw: reason for fw, metrics in trained.items() if (reason := reason_not_run(metrics)) is not None}
+    ran = [fw for fw in FRAMEWORKS if fw not in not_run]
+    cross = _read_json(paths.evaluation / "cross.json", "compare")
+    cross_not_run = reason_not_run(cross)
     return Run(
         params=params,
         params_text=paths.params.read_text(),
-        train={fw: _read_json(paths.live / fw / "metrics.json", f"train_{fw}") for fw in FRAMEWORKS},
-        history={fw: read_history(paths.live / fw) for fw in FRAMEWORKS},
-        evaluation={fw: _read_json(paths.evaluation / fw / "metrics.json", f"evaluate_{fw}") for fw in FRAMEWORKS},
-        cross=_read_json(paths.evaluation / "cross.json", "compare"),
-        confusion={fw: read_confusion(paths.evaluation / fw / "confusion.csv", f"evaluate_{fw}") for fw in FRAMEWORKS},
+        train={fw: trained[fw] for fw in ran},
+        not_run=not_run,
+        history={fw: read_history(paths.live / fw) for fw in ran},
+        evaluation={fw: _read_json(paths.evaluation / fw / "metrics.json", f"evaluate_{fw}") for fw in ran},
+        cross=None if cross_not_run else cross,
+        cross_not_run=cross_not_run,
+        confusion={fw: read_confusion(paths.evaluation / fw / "confusion.csv", f"evaluate_{fw}") for fw in ran},
         features=features,
         feature_labels=feature_labels,
         provenance=_read_json(paths.raw / "provenance.json", "fetch"),

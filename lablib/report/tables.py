@@ -42,7 +42,7 @@ def results_table(run: Run) -> str:
         "| Framework | Best val. acc. | Best epoch | Final val. acc. | Test acc. | Test loss | s/epoch | images/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for fw in FRAMEWORKS:
+    for fw in run.frameworks:
         t, e = run.train[fw], run.evaluation[fw]
         lines.append(
             f"| {FRAMEWORK_LABELS[fw]} | {percent(t['best_val_acc'])} | {t['best_epoch']} | "
@@ -53,9 +53,12 @@ def results_table(run: Run) -> str:
 
 
 def per_class_table(run: Run) -> str:
-    lines = ["| Class | NumPy | PyTorch |", "| --- | ---: | ---: |"]
+    lines = [
+        "| Class | " + " | ".join(FRAMEWORK_LABELS[fw] for fw in run.frameworks) + " |",
+        "| --- |" + " ---: |" * len(run.frameworks),
+    ]
     for c, name in enumerate(CLASS_NAMES):
-        cells = " | ".join(percent(run.evaluation[fw]["per_class_acc"][name]) for fw in FRAMEWORKS)
+        cells = " | ".join(percent(run.evaluation[fw]["per_class_acc"][name]) for fw in run.frameworks)
         lines.append(f"| {c}: {name} | {cells} |")
     return "\n".join(lines)
 
@@ -74,7 +77,7 @@ def most_confused(
 
 def confused_table(run: Run) -> str:
     lines = ["| Framework | True class | Predicted as | Images |", "| --- | --- | --- | ---: |"]
-    for fw in FRAMEWORKS:
+    for fw in run.frameworks:
         for actual, predicted, count in most_confused(run.confusion[fw]):
             lines.append(f"| {FRAMEWORK_LABELS[fw]} | {actual} | {predicted} | {count} |")
     return "\n".join(lines)
@@ -145,28 +148,28 @@ def _settings(train: TrainParams) -> dict[str, str]:
 
 
 def report000_table(run: Run) -> str:
-    """Report 000's published results and hyper-parameters beside this run's, per framework, and the
-    tuned preset's where its series has run."""
-    ref, tuned = run.report000, run.report000.tuned
-    columns = {fw: [_settings(ref.params.train_for(fw)), _settings(run.params.train_for(fw))] for fw in FRAMEWORKS}
+    """Report 000's published results and hyper-parameters beside this run's, per framework that ran,
+    and the tuned preset's where its series has run."""
+    ref, tuned, ran = run.report000, run.report000.tuned, run.frameworks
+    columns = {fw: [_settings(ref.params.train_for(fw)), _settings(run.params.train_for(fw))] for fw in ran}
     rows = {
         "Best validation accuracy (hold-out)": {
             fw: [
                 f"{percent(ref.best_val_acc[fw])} (epoch {ref.best_epoch[fw]})",
                 f"{percent(run.train[fw]['best_val_acc'])} (epoch {run.train[fw]['best_epoch']})",
             ]
-            for fw in FRAMEWORKS
+            for fw in ran
         },
-        "Test accuracy": {fw: ["not reported", percent(run.evaluation[fw]["test_acc"])] for fw in FRAMEWORKS},
+        "Test accuracy": {fw: ["not reported", percent(run.evaluation[fw]["test_acc"])] for fw in ran},
         "Seconds per epoch": {
             fw: ["–".join(number(s) for s in ref.epoch_seconds[fw]), number(run.train[fw]["mean_epoch_seconds"])]
-            for fw in FRAMEWORKS
+            for fw in ran
         },
     }
     who = ["Report 000", "This run"]
     if tuned is not None:
         who.append(f"`{tuned.preset}`")
-        for fw in FRAMEWORKS:
+        for fw in ran:
             columns[fw].append(_settings(tuned.params.train_for(fw)))
             rows["Best validation accuracy (hold-out)"][fw].append(_maybe_percent(tuned.best_val_acc[fw]))
             rows["Test accuracy"][fw].append(_maybe_percent(tuned.test_acc[fw]))
@@ -178,15 +181,14 @@ def report000_table(run: Run) -> str:
     if any(seeded):
         for name, measure in (("Best validation accuracy", "best_val_acc"), ("Test accuracy", "test_acc")):
             rows[f"{name} over seeds"] = {
-                fw: ["" if one is None else spread(getattr(one, measure)[fw]) for one in seeded] for fw in FRAMEWORKS
+                fw: ["" if one is None else spread(getattr(one, measure)[fw]) for one in seeded] for fw in ran
             }
     for setting in columns["numpy"][0]:
-        rows[setting] = {fw: [column[setting] for column in columns[fw]] for fw in FRAMEWORKS}
-    header = [f"{column}, {FRAMEWORK_LABELS[fw]}" for fw in FRAMEWORKS for column in who]
+        rows[setting] = {fw: [column[setting] for column in columns[fw]] for fw in ran}
+    header = [f"{column}, {FRAMEWORK_LABELS[fw]}" for fw in ran for column in who]
     lines = ["| | " + " | ".join(header) + " |", "| --- |" + " ---: |" * len(header)]
     lines += [
-        f"| {name} | " + " | ".join(cell for fw in FRAMEWORKS for cell in cells[fw]) + " |"
-        for name, cells in rows.items()
+        f"| {name} | " + " | ".join(cell for fw in ran for cell in cells[fw]) + " |" for name, cells in rows.items()
     ]
     return "\n".join(lines)
 

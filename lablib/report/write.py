@@ -22,4 +22,4 @@ def write_report(paths: RunPaths, out: Path, dpi: int = 110) -> list[Path]:
         for key, fig in made.items():
             fig.savefig(staging / FIGURES[key], dpi=dpi)
         markdown.write_text(text)
-    return [out / "report.md", *(out / "figures" / name for name in FIGURES.values())]
+    return [out / "report.md", *(out / "figures" / name for key, name in FIGURES.items() if key in made)]

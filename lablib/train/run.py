@@ -6,9 +6,12 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from lablib.atomic import staged_dir
 from lablib.models.spec_file import require_torch_twin
 from lablib.models.specs import get_spec
+from lablib.not_run import not_run_arrays, write_not_run
 from lablib.params import Params
+from lablib.train.checkpoint import save_npz
 from lablib.train.loop import Outputs, Pool, Trainer
 from lablib.train.numpy_backend import initial_state
 
@@ -31,3 +34,12 @@ def train(framework: str, params: Params, prepared: Path, split: Path, outputs: 
     pool = Pool.load(prepared, split)
     trainer = Trainer(train_params, pool, backend, initial_state(train_params), outputs, framework)
     return trainer.run()
+
+
+def record_not_run(outputs: Outputs, reason: str) -> None:
+    """The outputs of a training that did not run: the not-run record as the model file and as the
+    metrics, and an empty plots folder (no epoch was logged); no weights, no number."""
+    with staged_dir(outputs.live_dir) as live:
+        write_not_run(live / "metrics.json", reason)
+        (live / "plots" / "metrics").mkdir(parents=True)
+        save_npz(outputs.model, not_run_arrays(reason))
