@@ -12,7 +12,10 @@ gradients under names of their own (found as :mod:`lablib.adapter` finds them). 
 * each layer alone, on the input it received in that pass: its backward against central differences
   of ``sum(output * g)`` for a random ``g``, on sampled entries of its input and parameters. A
   gradient that is wrong through the network (every layer below a faulty backward inherits its
-  error) is so traced to the layer whose own backward is wrong.
+  error) is so traced to the layer whose own backward is wrong;
+* where the layers, in the order the forward calls them, are one of our specs layer for layer (kind and
+  shapes, a softmax cross-entropy loss at the end), the same parameters copied into the spec's PyTorch
+  twin: the output, the loss and every parameter gradient against autograd.
 
 The random state is reseeded before every forward, so dropout draws the same mask each time. A
 parameter whose gradient is exactly zero where the differences find none (a bias before a
@@ -25,7 +28,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tabulate import tabulate
@@ -36,6 +39,7 @@ from lablib.adapter import (
     WEIGHT_NAMES,
     Adapted,
     AdapterError,
+    Binding,
     Pair,
     Path_,
     candidates,
@@ -51,7 +55,13 @@ from lablib.adapter import (
     plain_name,
     training_flag,
 )
+from lablib.gradcheck.layer import AUTOGRAD, Comparison, compare
+from lablib.gradcheck.layer import TOLERANCE as LAYER_TOLERANCE
+from lablib.models.specs import MODELS, Spec, get_spec
 from lablib.rng import Stream, generator
+
+if TYPE_CHECKING:
+    import torch
 
 STEP = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-2}
 TOLERANCE = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-2}
@@ -78,6 +88,7 @@ class Row:
     max_rel: float
     verdict: str  # ok, FAIL, zero, not a gradient
     where: str = ""
+    against: str = ""  # a twin row's reference: "PyTorch twin (lab2023_cnn)"
 
 
 @dataclass
@@ -146,13 +157,18 @@ class Probe:
         self.target = one_hot(target, classes, x.dtype) if encoding == "onehot" else target
         self.built: dict[int, list[Path_]] = {}  # each layer's arrays as built: its parameters, not its caches
 
-    def loss(self, x: np.ndarray | None = None) -> float:
+    def outputs(self, x: np.ndarray | None = None) -> tuple[Any, float]:
+        """What the forward returns before the loss (None if only the loss), and the loss."""
         np.random.seed(FORWARD_SEED)  # noqa: NPY002 - the student's dropout draws from it
         kwargs = {self.flag: True} if self.flag else {}
         out = call(f"Network.{self.forward_name}", self._forward, self.x if x is None else x, self.target, **kwargs)
-        loss = out[-1] if isinstance(out, tuple | list) else out
+        several = isinstance(out, tuple | list)
+        loss = out[-1] if several else out
         self.dtype = np.asarray(loss).dtype
-        return float(np.asarray(loss, np.float64).sum())
+        return out[0] if several and len(out) > 1 else None, float(np.asarray(loss, np.float64).sum())
+
+    def loss(self, x: np.ndarray | None = None) -> float:
+        return self.outputs(x)[1]
 
     def backward(self) -> Any:
         return call(f"Network.{self.backward_name}", self._backward)
@@ -260,7 +276,7 @@ def check_network(
                 continue
             params.append((path, layer, pair))
             redraw(get(layer, pair.value), pair.value[-1], rng)
-    captured = capture_inputs(layers)
+    captured = capture_calls(layers)
     probe.loss()
     release(layers)
     dtype = probe.dtype if probe.dtype in STEP else np.dtype(np.float64)
@@ -305,12 +321,13 @@ def check_network(
         result.notes.append(f"Network.{probe.backward_name}() returns no input gradient: the input is not checked")
     for path, layer in layers:
         if path in captured:
-            x, args = captured[path]
+            x, args, _ = captured[path]
             forward, backward = find_method(layer, FORWARD_NAMES)[1], find_method(layer, BACKWARD_NAMES)[1]
             if is_loss(forward, backward):
                 result.rows += check_loss_alone(path, layer, x, args, rng, dtype)
             else:
                 result.rows += check_alone(path, layer, x, exclude, rng, dtype, probe.built.get(id(layer)))
+    check_twin(probe, layers, captured, grads, result)
     return result
 
 
@@ -335,19 +352,23 @@ def check_loss_alone(
     return [row(name, "input (its own backward)", "loss", dx.flat[indices], numeric, dtype, (indices, x.shape))]
 
 
-def capture_inputs(layers: Sequence[tuple[str, Any]]) -> dict[str, tuple[np.ndarray, list[Any]]]:
-    """Record what each layer's forward receives (copies: the input, a loss's target), by shadowing its forward."""
-    captured: dict[str, tuple[np.ndarray, list[Any]]] = {}
+def capture_calls(layers: Sequence[tuple[str, Any]]) -> dict[str, tuple[np.ndarray, list[Any], Any]]:
+    """Record each layer's first call, in the order they come, by shadowing its forward: copies of the input
+    and of what else it receives (a loss's target), and what it returns."""
+    captured: dict[str, tuple[np.ndarray, list[Any], Any]] = {}
     for path, layer in layers:
         name, forward = find_method(layer, FORWARD_NAMES)
         if name == "__call__":
             continue
 
         def recording(x: Any, *args: Any, _path: str = path, _forward: Callable = forward, **kwargs: Any) -> Any:
-            if isinstance(x, np.ndarray):
-                copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
-                captured.setdefault(_path, (np.array(x, copy=True), copies))
-            return _forward(x, *args, **kwargs)
+            first = isinstance(x, np.ndarray) and _path not in captured
+            copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in (x, *args)] if first else []
+            out = _forward(x, *args, **kwargs)
+            if first:
+                kept = np.array(out, copy=True) if isinstance(out, np.ndarray) else out
+                captured[_path] = (copies[0], copies[1:], kept)
+            return out
 
         recording.__signature__ = inspect.signature(forward)  # type: ignore[attr-defined]
         setattr(layer, name, recording)
@@ -431,13 +452,169 @@ def check_alone(
     return rows
 
 
+def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each row's cross-entropy of the softmax of ``logits``, against class indices."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_probs[np.arange(len(target)), target]
+
+
+def loss_reduction(loss: float, logits: Any, target: np.ndarray) -> str | None:
+    """``mean`` or ``sum`` when the network's loss is the softmax cross-entropy of ``logits`` so reduced."""
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or len(logits) != len(target):
+        return None
+    each = softmax_cross_entropy(np.asarray(logits, np.float64), target)
+    for reduction, value in (("mean", each.mean()), ("sum", each.sum())):
+        if abs(loss - value) <= LAYER_TOLERANCE[AUTOGRAD] * max(1.0, abs(value)):
+            return reduction
+    return None
+
+
+def match_layers(
+    spec: Spec, calls: Sequence[tuple[str, Any, np.ndarray, Any]], built: dict[int, list[Path_]]
+) -> tuple[list[torch.nn.Module], list[list[Binding]]] | str:
+    """The spec's PyTorch layers and, for each, which of the student's arrays stands for which of its
+    parameters; or why the layers are not the spec's, layer for layer (kind, parameter shapes, output shape)."""
+    import torch
+
+    from lablib.models.torch_model import build_torch
+
+    twin = build_torch(spec).double()
+    modules = [*twin.features, *twin.classifier]
+    if len(calls) != len(modules):
+        return f"{len(modules)} layers, not {len(calls)}"
+    bindings = []
+    for (path, layer, x, out), module in zip(calls, modules, strict=True):
+        kind = type(module).__name__
+        expected = {name: tuple(p.shape) for name, p in module.named_parameters()}
+        pairs = find_pairs(layer, built.get(id(layer)))
+        try:
+            readings = candidates(layer, shapes=expected, among=built.get(id(layer))) if expected else [[]]
+        except AdapterError:
+            readings = []
+        if len(pairs) != len(expected) or not readings:
+            return f"{path} is no {kind} {tuple(expected.values())}"
+        try:
+            with torch.no_grad():
+                shape = tuple(module(torch.from_numpy(np.asarray(x, np.float64))).shape)
+        except RuntimeError:
+            shape = None
+        if not isinstance(out, np.ndarray) or shape != out.shape:
+            return f"{path} gives {getattr(out, 'shape', type(out).__name__)}, a {kind} there {shape}"
+        bindings.append(readings[0])
+    return modules, bindings
+
+
+def like_ours(pred: Any, logits: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """What the network's output is (logits, probabilities, log-probabilities or class predictions) and
+    ours in that form."""
+    if not isinstance(pred, np.ndarray):
+        return None
+    if pred.shape == (len(logits),) and np.issubdtype(pred.dtype, np.integer):
+        return "class predictions", logits.argmax(axis=1)
+    if pred.shape != logits.shape:
+        return None
+    log_probs = logits - logits.max(axis=1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(axis=1, keepdims=True))
+    rows = np.asarray(pred, np.float64)
+    if np.all(rows >= 0) and np.allclose(rows.sum(axis=1), 1.0, atol=1e-4):
+        return "probabilities", np.exp(log_probs)
+    if np.allclose(np.log(np.exp(rows).sum(axis=1)), 0.0, atol=1e-4):
+        return "log-probabilities", log_probs
+    return "logits", logits
+
+
+def twin_row(layer: str, tensor: str, against: str, c: Comparison, entries: int) -> Row:
+    verdict = "ok" if c.passed else "FAIL"
+    return Row(
+        layer, tensor, "twin", entries, c.max_abs, c.max_rel, verdict, c.where.replace("expected", "PyTorch"), against
+    )
+
+
+def check_twin(
+    probe: Probe,
+    layers: Sequence[tuple[str, Any]],
+    captured: dict[str, tuple[np.ndarray, list[Any], Any]],
+    grads: dict[tuple[str, Path_], tuple[str, np.ndarray]],
+    result: NetworkResult,
+) -> None:
+    """Where the network is one of our specs, its output, loss and parameter gradients (at the parameters
+    drawn afresh) against the spec's PyTorch twin in float64; else one note that none matches."""
+    import torch
+
+    calls = [(path, layer, x, out) for path, layer in layers if path in captured for x, _, out in [captured[path]]]
+    order = {path: i for i, path in enumerate(captured)}
+    calls.sort(key=lambda item: order[item[0]])
+    losses = [c for c in calls if is_loss(find_method(c[1], FORWARD_NAMES)[1], find_method(c[1], BACKWARD_NAMES)[1])]
+    network = type(probe.network).__name__
+    target = probe.target.argmax(axis=1) if probe.target.ndim == 2 else np.asarray(probe.target)
+    pred, loss = probe.outputs()
+    reasons = []
+    if len(captured) < len(layers):
+        reasons.append("the forward of " + ", ".join(p for p, _ in layers if p not in captured) + " was not seen")
+    elif losses and losses != calls[-1:]:
+        reasons.append(f"{losses[0][0]} is a loss layer before the last")
+    else:
+        calls = calls[: len(calls) - len(losses)]
+        reduction = loss_reduction(loss, calls[-1][3] if calls else None, target)
+        if reduction is None:
+            reasons.append("its loss is not the softmax cross-entropy of its last layer's output")
+    width = next((c[3].shape[1] for c in calls if isinstance(c[3], np.ndarray) and c[3].ndim == 4), 20)
+    for spec_name in MODELS if not reasons else ():
+        matched = match_layers(get_spec(spec_name, width), calls, probe.built)
+        if isinstance(matched, str):
+            reasons.append(f"{spec_name}: {matched}")
+            continue
+        modules, bindings = matched
+        against = f"PyTorch twin ({spec_name})"
+        for (_, layer, _, _), module, reading in zip(calls, modules, bindings, strict=True):
+            for binding in reading:
+                value = np.asarray(binding.to_torch(get(layer, binding.value)), np.float64)
+                getattr(module, binding.name).data = torch.from_numpy(np.array(value, copy=True))
+        model = torch.nn.Sequential(*modules).train()
+        x = torch.from_numpy(np.asarray(calls[0][2], np.float64))
+        logits = model(x)
+        ours = torch.nn.functional.cross_entropy(logits, torch.from_numpy(target), reduction=reduction)
+        ours.backward()
+        shown = like_ours(pred, logits.detach().numpy())
+        result.notes.append(
+            f"{network} is {spec_name} layer for layer ({', '.join(type(m).__name__ for m in modules)}, softmax "
+            f"cross-entropy, {reduction} over the batch): compared with its {against}"
+        )
+        if shown is None:
+            result.notes.append(
+                f"{network}.{probe.forward_name} returns no logits nor probabilities: its loss is compared"
+            )
+        else:
+            c = compare("output", AUTOGRAD, (), np.asarray(pred), shown[1])
+            result.rows.append(twin_row(network, f"output ({shown[0]})", against, c, pred.size))
+        c = compare("loss", AUTOGRAD, (), np.array([loss]), np.array([float(ours.detach())]))
+        result.rows.append(twin_row(network, f"loss ({reduction})", against, c, 1))
+        for (path, layer, _, _), module, reading in zip(calls, modules, bindings, strict=True):
+            for binding in reading:
+                if (path, binding.value) not in grads:
+                    continue
+                tensor, grad = grads[(path, binding.value)]
+                expected = getattr(module, binding.name).grad.numpy()
+                c = compare(tensor, AUTOGRAD, (), binding.to_torch(grad), expected)
+                result.rows.append(twin_row(layer_name(path, layer), tensor, against, c, grad.size))
+        return
+    result.notes.append(f"no spec of ours matches {network} ({'; '.join(reasons)}): no PyTorch twin to compare with")
+
+
+def how_wrong(r: Row) -> str:
+    if r.against:
+        return f" against the {r.against}"
+    return " through the network" if r.through == "network" else ""
+
+
 def format_network(result: NetworkResult) -> str:
     """The table, the failing tensors named with where they differ, the verdict."""
     rows = [
         (
             r.layer,
             r.tensor,
-            "d sum(out*g)" if r.through == "layer" else "d loss",
+            r.against or ("d sum(out*g)" if r.through == "layer" else "d loss"),
             r.entries,
             "-" if np.isnan(r.max_abs) else f"{r.max_abs:.2e}",
             "-" if np.isnan(r.max_rel) else f"{r.max_rel:.2e}",
@@ -449,9 +626,7 @@ def format_network(result: NetworkResult) -> str:
     table = tabulate(rows, headers=headers, disable_numparse=True)
     failing = [r for r in result.rows if r.verdict == "FAIL"]
     lines = [*result.notes, "", table]
-    lines += [
-        f"{r.layer} {r.tensor}: wrong{' through the network' * (r.through == 'network')}, {r.where}" for r in failing
-    ]
+    lines += [f"{r.layer} {r.tensor}: wrong{how_wrong(r)}, {r.where}" for r in failing]
     zero = [r for r in result.rows if r.verdict == "zero"]
     lines += [
         f"{r.layer} {r.tensor}: exactly zero, as the differences find (a bias before a normalisation)" for r in zero
