@@ -400,6 +400,9 @@ def _report000(run: Run, numbering: Numbering) -> list[str | Subsection]:
         f"(best epoch {run.train[fw]['best_epoch']}, against its {ref.best_epoch[fw]})"
         for fw in run.frameworks
     )
+    hardware = "Its NumPy epochs ran on a CPU" + (
+        ", its PyTorch epochs on a GPU." if "torch" in run.frameworks else "."
+    )
     tuned = ref.tuned
     caption = (
         "report 000's published results (its 4.2) and hyper-parameters (its 5.2, preset `lab2025`) beside this run's"
@@ -411,8 +414,7 @@ def _report000(run: Run, numbering: Numbering) -> list[str | Subsection]:
         numbering.table("report000", caption + ".", report000_table(run)),
         f"Report 000 trained `lab2025_cnn` and measured validation accuracy after every epoch on a fixed hold-out "
         f"of 10,000 of the 60,000 training images (its 2.2), as this run did on {_validation_images(run)}; it "
-        f"reports no test accuracy. Its NumPy epochs ran on a CPU, its PyTorch epochs on a GPU. This run's best "
-        f"validation accuracy is {gaps}.",
+        f"reports no test accuracy. {hardware} This run's best validation accuracy is {gaps}.",
         *([] if tuned is None else [_tuned(tuned, ref)]),
         *_report000_spread(ref),
     ]
