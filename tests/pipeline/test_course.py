@@ -18,7 +18,12 @@ from tests.data.course_files import write_course_csv
 pytestmark = pytest.mark.slow
 
 SMALL = {"model": "lab2023_cnn", "width": 4, "epochs": 1, "batch_size": 50}
-NUMPY_STAGES = {"train_numpy", "evaluate_numpy", "predict"}
+# The stages that build the NumPy model, and so import the layers of one's own in mylayers/.
+LAYER_STAGES = {"train_numpy", "evaluate_numpy", "compare", "predict", "report"}
+NO_TWIN = (
+    "the model uses mylayers/my_layers.py:LeakyReLU, mylayers/course_layers.py:FullyConnected, "
+    "which PyTorch has no twin of"
+)
 
 
 def categories(path: Path) -> np.ndarray:
@@ -59,10 +64,21 @@ def test_a_model_of_ones_own_layers_trains_through_dvc_exp_run_and_its_file_reru
     workspace_factory,
 ):
     ws = workspace_factory(SMALL)
-    ws.run("dvc", "exp", "run", "-n", "ours", "evaluate_numpy", "predict")
-    ws.run("dvc", "exp", "run", "-n", "mine", "-S", "model=mymodels/my_cnn.yaml", "evaluate_numpy", "predict")
+    ws.run("dvc", "exp", "run", "-n", "ours")
+    ws.run("dvc", "exp", "run", "-n", "mine", "-S", "model=mymodels/my_cnn.yaml")
     accuracy = json.loads((ws.root / "evaluation/numpy/metrics.json").read_text())["test_acc"]
     assert accuracy > 0.3, "the LeakyReLU and the template's FullyConnected learn"
+    record = {"ran": False, "reason": NO_TWIN}
+    for path in ("dvclive/torch/metrics.json", "evaluation/torch/metrics.json", "evaluation/cross.json"):
+        assert json.loads((ws.root / path).read_text()) == record, path
+    metrics = json.loads(ws.run("dvc", "metrics", "show", "--json").stdout)
+    shown = {path: values for rev in metrics.values() for path, values in rev["data"].items()}
+    assert shown["dvclive/torch/metrics.json"]["data"] == record, "no PyTorch number"
+    report = (ws.root / "reports/report.md").read_text()
+    assert report.startswith("# Fashion-MNIST with a CNN written by hand in NumPy\n")
+    assert f"PyTorch did not run: {NO_TWIN}." in report and f"The cross-evaluation was not run: {NO_TWIN}." in report
+    assert "| NumPy | " in report and "| PyTorch | " not in report
+    assert not (ws.root / "reports/figures/confusion_torch.png").exists()
     shown = json.loads(ws.run("dvc", "exp", "show", "--json").stdout)
     models = {
         exp["name"]: exp["data"]["params"]["params.yaml"]["data"]["model"]
@@ -73,9 +89,9 @@ def test_a_model_of_ones_own_layers_trains_through_dvc_exp_run_and_its_file_reru
     }
     assert models == {"ours": "lab2023_cnn", "mine": "mymodels/my_cnn.yaml"}, models
     before = status(ws)
-    assert not before.keys() & NUMPY_STAGES, before  # up to date; the PyTorch stages never ran
+    assert not before, before  # the whole pipeline is up to date
     layer = ws.root / "mylayers/my_layers.py"
     layer.write_text(layer.read_text().replace("negative_slope: float = 0.01", "negative_slope: float = 0.02"))
     after = status(ws)
-    assert {stage for stage in after if after[stage] != before.get(stage)} == NUMPY_STAGES, after
-    assert all('"mylayers": "modified"' in after[stage] for stage in NUMPY_STAGES), after
+    assert after.keys() == LAYER_STAGES, after  # no data stage, and not the PyTorch stages' records
+    assert all('"mylayers": "modified"' in after[stage] for stage in LAYER_STAGES), after
