@@ -542,9 +542,8 @@ def check_twin(
     drawn afresh) against the spec's PyTorch twin in float64; else one note that none matches."""
     import torch
 
-    calls = [(path, layer, x, out) for path, layer in layers if path in captured for x, _, out in [captured[path]]]
-    order = {path: i for i, path in enumerate(captured)}
-    calls.sort(key=lambda item: order[item[0]])
+    by_path = dict(layers)
+    calls = [(path, by_path[path], x, out) for path, (x, _, out) in captured.items()]  # in the order they ran
     losses = [c for c in calls if is_loss(find_method(c[1], FORWARD_NAMES)[1], find_method(c[1], BACKWARD_NAMES)[1])]
     network = type(probe.network).__name__
     target = probe.target.argmax(axis=1) if probe.target.ndim == 2 else np.asarray(probe.target)
