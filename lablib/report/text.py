@@ -283,6 +283,7 @@ def _model(run: Run, rows: list[Any], numbering: Numbering) -> Section:
 
 
 def _twin(run: Run) -> str:
+    """What the Model section says of the PyTorch twin, when it was built."""
     if "torch" not in run.frameworks:
         return ""
     return (
@@ -295,7 +296,7 @@ def _training(run: Run, numbering: Numbering) -> Section:
     lr = run.history["numpy"]["lr"][: train.epochs]
     restart = " (each fold starts the schedule again)" if train.validation == "kfold" else ""
     progress = " ".join(_progress(FRAMEWORK_LABELS[fw], run.train[fw]) for fw in run.frameworks)
-    who = "Both frameworks" if len(run.frameworks) == len(FRAMEWORKS) else f"The {FRAMEWORK_LABELS['numpy']} model"
+    who = "Both frameworks" if len(run.frameworks) == len(FRAMEWORKS) else "The NumPy model"
     sides = FRAMEWORK_LABELS[run.frameworks[0]]
     if len(run.frameworks) > 1:
         sides = " and ".join(
@@ -308,9 +309,8 @@ def _training(run: Run, numbering: Numbering) -> Section:
             Subsection("Learning-rate schedule"),
             numbering.figure("lr_schedule", "the learning rate at the start of each epoch, as logged during training"),
             f"The schedule was {describe_schedule(run.params, run.frameworks)}. {numbering['lr_schedule']} plots "
-            "the rate the "
-            f"training loop actually used: {lr[0]:.3g} in the first epoch, {lr.max():.3g} at most, {lr[-1]:.3g} in "
-            f"the last{restart}.",
+            f"the rate the training loop actually used: {lr[0]:.3g} in the first epoch, {lr.max():.3g} at most, "
+            f"{lr[-1]:.3g} in the last{restart}.",
             Subsection("Loss and accuracy"),
             numbering.figure(
                 "curves",
