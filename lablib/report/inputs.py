@@ -257,13 +257,9 @@ def read_tuned(config: Mapping[str, Any], params: Params, entry: Mapping[str, st
     """
     preset, series, row = entry["preset"], entry["series"], entry["row"]
     tuned = _preset_of_row(config, params, preset, series, row)
-    path = folder / f"{series}.csv"
-    if not path.is_file():
+    measured = _series_row(folder, series, row)
+    if measured is None:
         return None
-    table = pd.read_csv(path).set_index("row")
-    if row not in table.index:
-        raise ReportError(f"{path} has no row {row}: run it (python -m lablib.experiments series {series})")
-    measured = table.loc[row]
     return Tuned(
         preset=preset,
         series=series,
@@ -274,6 +270,17 @@ def read_tuned(config: Mapping[str, Any], params: Params, entry: Mapping[str, st
         epoch_seconds={fw: _number(measured.get(f"{fw} s/epoch")) for fw in FRAMEWORKS},
         threads=int(measured["threads per job"]),
     )
+
+
+def _series_row(folder: Path, series: str, row: str) -> pd.Series | None:
+    """Row ``row`` of series ``series``'s table in ``folder``; ``None`` while the series has no table."""
+    path = folder / f"{series}.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path).set_index("row")
+    if row not in table.index:
+        raise ReportError(f"{path} has no row {row}: run it (python -m lablib.experiments series {series})")
+    return table.loc[row]
 
 
 def _preset_of_row(config: Mapping[str, Any], params: Params, preset: str, series: str, row: str) -> dict[str, Any]:
@@ -298,13 +305,9 @@ def read_seeded(
 ) -> Seeded | None:
     """Preset ``preset``'s spread over seeds, from row ``row`` of ``series``'s table; ``None`` until it has one."""
     _preset_of_row(config, params, preset, series, row)
-    path = folder / f"{series}.csv"
-    if not path.is_file():
+    measured = _series_row(folder, series, row)
+    if measured is None:
         return None
-    table = pd.read_csv(path).set_index("row")
-    if row not in table.index:
-        raise ReportError(f"{path} has no row {row}: run it (python -m lablib.experiments series {series})")
-    measured = table.loc[row]
     return Seeded(
         series=series,
         row=row,
