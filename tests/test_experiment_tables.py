@@ -57,13 +57,13 @@ def test_a_row_is_one_experiment_per_seed_the_rows_seeds_winning():
     rows = series_rows(CONFIG, "s", quick=True)
     assert [(r.row, r.seed, r.name) for r in rows] == [
         ("a", 0, "s-a-seed0-quick"),
-        ("a", 1, "s-a-seed1-quick"),
         ("b", 3, "s-b-seed3-quick"),
+        ("a", 1, "s-a-seed1-quick"),
         ("b", 4, "s-b-seed4-quick"),
         ("b", 5, "s-b-seed5-quick"),
-    ]
-    assert dict(rows[1].settings) == {"lr": 0.1, "epochs": 1, "seed": 1}
-    assert dict(rows[2].overrides) == {"width": 8} and rows[2].settings["seed"] == 3
+    ], "seed by seed: a series stopped part way has every row with as many seeds as it can"
+    assert dict(rows[2].settings) == {"lr": 0.1, "epochs": 1, "seed": 1}
+    assert dict(rows[1].overrides) == {"width": 8} and rows[1].settings["seed"] == 3
     (plain,) = series_rows(CONFIG, "plain", quick=False)
     assert (plain.seed, plain.name, "seed" in plain.settings) == (None, "plain-c", False)
 

@@ -9,6 +9,7 @@ as ``<series>-<row>``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,8 @@ def series_spec(config: Mapping[str, Any], series: str) -> Mapping[str, Any]:
 
 
 def series_rows(config: Mapping[str, Any], series: str, quick: bool, only: Sequence[str] = ()) -> list[Row]:
-    """The experiments of a series (of the rows named in ``only`` when given): each row once per seed."""
+    """The experiments of a series (of the rows named in ``only`` when given): each row once per seed,
+    seed by seed."""
     spec = series_spec(config, series)
     unknown = [row for row in only if row not in spec["rows"]]
     if unknown:
@@ -119,15 +121,15 @@ def series_rows(config: Mapping[str, Any], series: str, quick: bool, only: Seque
     _, series_targets, series_seeds = split_spec(
         {key: spec[key] for key in RESERVED if key in spec}, f"series {series}"
     )
-    rows = []
+    per_row = []
     for row, row_spec in spec["rows"].items():
         if only and row not in only:
             continue
         overrides, row_targets, row_seeds = split_spec(row_spec or {}, f"series {series}, row {row}")
         targets = next(t for t in (row_targets, series_targets, preset_targets) if t is not None)
         settings = {**preset, **overrides, **(config["quick"] if quick else {})}
-        for seed in row_seeds or series_seeds or (None,):
-            rows.append(
+        per_row.append(
+            [
                 Row(
                     row=row,
                     seed=seed,
@@ -136,5 +138,9 @@ def series_rows(config: Mapping[str, Any], series: str, quick: bool, only: Seque
                     settings=settings if seed is None else {**settings, "seed": seed},
                     targets=targets,
                 )
-            )
-    return rows
+                for seed in row_seeds or series_seeds or (None,)
+            ]
+        )
+    # Seed by seed: every row's first seed, then every row's second, so that a series stopped part way has
+    # as many rows with as many seeds as it can.
+    return [row for round_ in itertools.zip_longest(*per_row) for row in round_ if row is not None]
