@@ -1,8 +1,9 @@
 """Running a series' experiments on DVC's queue: finished ones are kept, interrupted ones resume.
 
-A series can be run again on the same commit: each (row, seed) whose experiment already finished with
-the same parameters and targets is kept, an interrupted one resumes from its last finished epoch (the
-train stage keeps a queued run's checkpoint in the real repository), ``force`` reruns every one.
+A series can be run again: each (row, seed) whose experiment already finished with the same code (on
+this commit or a recent one), parameters and targets is kept, an interrupted one resumes from its last
+finished epoch (the train stage keeps a queued run's checkpoint in the real repository), ``force`` reruns
+every one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from lablib.experiments.store import (
     dvc,
     expected_params,
     params_mismatch,
+    ran_head_code,
     run_record,
+    short_commit,
     show_experiments,
     stages_run,
 )
@@ -37,11 +40,12 @@ NO_WORKER_POLLS = 12
 
 
 def reusable(row: Row, experiment: Experiment, expected: Mapping[str, object]) -> bool:
-    """A finished experiment that ran exactly this row: same parameters (the seed among them), same targets."""
+    """A finished experiment that ran exactly this row: same code, same parameters (the seed among them),
+    same targets."""
     if not experiment.finished or params_mismatch(experiment, expected) is not None:
         return False
     record = run_record(experiment.rev)
-    return "targets" in record and tuple(record["targets"]) == row.targets
+    return "targets" in record and tuple(record["targets"]) == row.targets and ran_head_code(experiment, row.targets)
 
 
 def thread_share(jobs: int) -> int:
@@ -103,7 +107,7 @@ def run_series(
     """
     threads = thread_share(jobs)
     experiments = show_experiments()
-    left = [row for row in rows if _plan(row, experiments, force, params_path) == "queue"]
+    left = [row for row in rows if _plan(row, experiments, force, params_path)[0] == "queue"]
     if left and 2 * len(left) <= jobs:
         parts = [part for row in left for part in training_parts(row)]
         _run_tasks(_queue(series, parts, jobs, threads, force, params_path), jobs, threads, poll_seconds, "trainings")
@@ -121,21 +125,23 @@ def training_parts(row: Row) -> list[Row]:
     ]
 
 
-def _plan(row: Row, experiments: Sequence[Experiment], force: bool, params_path: Path) -> str:
-    """What the runner does with a row: ``kept`` (finished earlier), ``wait`` (running), ``queue``;
-    a row running with other parameters is an error."""
+def _plan(row: Row, experiments: Sequence[Experiment], force: bool, params_path: Path) -> tuple[str, Experiment | None]:
+    """What the runner does with a row: ``kept`` (finished earlier), ``wait`` (running), ``queue``, with the
+    experiment kept or waited for; a row running with other parameters or code is an error."""
     same_name = [exp for exp in experiments if exp.name == row.name]
     expected = expected_params(params_path, row.settings)
-    if not force and any(reusable(row, exp, expected) for exp in same_name):
-        return "kept"
-    running = [exp for exp in same_name if exp.running and exp.task]
-    if running and params_mismatch(running[0], expected) is None:
-        return "wait"
-    if running:
-        raise ExperimentError(
-            f"{row.name} is running on the queue with other parameters; wait for it or `dvc queue kill {row.name}`"
-        )
-    return "queue"
+    kept = None if force else next((exp for exp in same_name if reusable(row, exp, expected)), None)
+    if kept is not None:
+        return "kept", kept
+    running = next((exp for exp in same_name if exp.running and exp.task), None)
+    if running is None:
+        return "queue", None
+    if params_mismatch(running, expected) is None and ran_head_code(running, row.targets):
+        return "wait", running
+    raise ExperimentError(
+        f"{row.name} is running on the queue (on commit {short_commit(running.baseline)}) with other parameters "
+        f"or code; wait for it or `dvc queue kill {running.task[:7]}`"
+    )
 
 
 def _queue(series: str, rows: Sequence[Row], jobs: int, threads: int, force: bool, params_path: Path) -> dict[str, str]:
@@ -145,14 +151,16 @@ def _queue(series: str, rows: Sequence[Row], jobs: int, threads: int, force: boo
     tasks: dict[str, str] = {}
     for row in rows:
         same_name = [exp for exp in experiments if exp.name == row.name]
-        plan = _plan(row, experiments, force, params_path)
+        plan, found = _plan(row, experiments, force, params_path)
         if plan == "kept":
-            click.echo(f"{row.name}: finished earlier with the same parameters and targets; kept")
+            click.echo(
+                f"{row.name}: finished earlier (on commit {short_commit(found.baseline)}) with the same code, "
+                "parameters and targets; kept"
+            )
             continue
         if plan == "wait":
             click.echo(f"{row.name}: already running on the queue; waiting for it")
-            task = next(exp.task for exp in same_name if exp.running and exp.task)
-            tasks[task] = row.name
+            tasks[found.task] = row.name
             continue
         for stale in (exp for exp in same_name if exp.state == "queued" and exp.task):
             dvc("queue", "remove", stale.task[:7], capture=True)  # left by an interrupted series: queued anew

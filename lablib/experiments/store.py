@@ -1,5 +1,5 @@
-"""What DVC holds: the experiments of the current commit (``dvc exp show --json``), the record the series
-runner left in each one's commit message, and the stages a set of targets runs."""
+"""What DVC holds: the experiments of the last commits (``dvc exp show --json``), the record the series
+runner left in each one's commit message, the stages a set of targets runs, and the code they run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,18 @@ RUN_RECORD = "lablib-series: "
 DIGEST_CHARS = 12
 # The report stage reads the series tables themselves: its files are not code that made their numbers.
 NOT_CODE_OF = ("report",)
+# How many commits, HEAD first, hold the experiments the runner reads. One on an earlier commit counts where
+# it ran the same code: a commit made while a series runs leaves the experiments finishing after it there.
+RECENT_COMMITS = 10
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """One experiment of ``dvc exp show --json`` on the current commit."""
+    """One experiment of ``dvc exp show --json``."""
 
     name: str
     rev: str
+    baseline: str  # the commit it ran on
     state: str | None  # the queue's state: queued, running, success, failed; None when not from the queue
     task: str | None
     pid: int | None  # the process that runs it, while it runs
@@ -62,8 +67,8 @@ def dvc(*args: str, capture: bool = False, env: Mapping[str, str] | None = None)
     return result.stdout if capture else ""
 
 
-def experiments_on_head(show_json: str) -> list[Experiment]:
-    """Every experiment of the current commit in ``dvc exp show --json``: queued, running, done or failed."""
+def experiments_of(show_json: str) -> list[Experiment]:
+    """Every experiment in ``dvc exp show --json``, newest commit first: queued, running, done or failed."""
     found = []
     for commit in json.loads(show_json):
         if commit.get("rev") == "workspace":
@@ -76,6 +81,7 @@ def experiments_on_head(show_json: str) -> list[Experiment]:
                     Experiment(
                         name=rev.get("name") or experiment.get("name") or "",
                         rev=rev["rev"],
+                        baseline=commit["rev"],
                         state=executor.get("state"),
                         task=(executor.get("local") or {}).get("task_id"),
                         pid=(executor.get("local") or {}).get("pid"),
@@ -91,7 +97,8 @@ def experiments_on_head(show_json: str) -> list[Experiment]:
 
 
 def show_experiments() -> list[Experiment]:
-    return experiments_on_head(dvc("exp", "show", "--json", capture=True))
+    """The experiments of the last ``RECENT_COMMITS`` commits, HEAD's first."""
+    return experiments_of(dvc("exp", "show", "--json", "--num", str(RECENT_COMMITS), capture=True))
 
 
 def expected_params(params_path: Path, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,9 +115,9 @@ def params_mismatch(experiment: Experiment, expected: Mapping[str, Any]) -> str 
     return None
 
 
-def head_commit() -> str:
-    """The commit whose code the experiments on HEAD ran (their baseline), abbreviated as git does."""
-    return _git("rev-parse", "--short", "HEAD").strip()
+def short_commit(rev: str = "HEAD") -> str:
+    """A commit abbreviated as git does."""
+    return _git("rev-parse", "--short", rev).strip()
 
 
 def run_record(rev: str) -> dict[str, Any]:
@@ -131,22 +138,33 @@ def stages_run(targets: Sequence[str]) -> set[str]:
     return stages
 
 
-def code_digest(targets: Sequence[str], dvc_yaml: Path = Path("dvc.yaml")) -> str:
-    """What identifies the code an experiment of ``targets`` runs: a digest of the git objects (at HEAD) of
-    every dependency in git of the stages it runs. Two commits with the same digest ran the same code,
-    so an experiment of one stands for the other."""
-    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
-    paths = sorted(
+def code_digest(targets: Sequence[str], commit: str = "HEAD", dvc_yaml: Path = Path("dvc.yaml")) -> str:
+    """What identifies the code an experiment of ``targets`` runs: a digest of the git objects (at ``commit``)
+    of every dependency in git of the stages it runs (as HEAD's ``dvc.yaml`` names them). Two commits with
+    the same digest ran the same code, so an experiment of one stands for the other."""
+    paths = _code_paths(tuple(targets), dvc_yaml.resolve(), dvc_yaml.read_text())
+    if commit == "HEAD":
+        changed = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
+        if changed.strip():
+            files = ", ".join(line[3:] for line in changed.splitlines())
+            raise ExperimentError(
+                f"{files} changed since the last commit: commit the code first, so that the table names the code "
+                "its experiments ran"
+            )
+    return hashlib.sha256(_git("ls-tree", commit, "--", *paths).encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def ran_head_code(experiment: Experiment, targets: Sequence[str]) -> bool:
+    """Whether ``experiment`` ran the code HEAD holds for ``targets``: on HEAD, or on a commit with the same code."""
+    return code_digest(targets, experiment.baseline) == code_digest(targets)
+
+
+@cache  # keyed by the pipeline's text too: each digest would otherwise ask `dvc dag` again
+def _code_paths(targets: tuple[str, ...], dvc_yaml: Path, pipeline: str) -> list[str]:
+    stages = yaml.safe_load(pipeline)["stages"]
+    return sorted(
         {dep for stage in stages_run(targets) if stage not in NOT_CODE_OF for dep in stages[stage].get("deps", [])}
     )
-    changed = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
-    if changed.strip():
-        files = ", ".join(line[3:] for line in changed.splitlines())
-        raise ExperimentError(
-            f"{files} changed since the last commit: commit the code first, so that the table names the code "
-            "its experiments ran"
-        )
-    return hashlib.sha256(_git("ls-tree", "HEAD", "--", *paths).encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def params_digest(expected: Mapping[str, Any]) -> str:

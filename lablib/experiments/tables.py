@@ -22,10 +22,11 @@ from lablib.experiments.store import (
     Experiment,
     code_digest,
     expected_params,
-    head_commit,
     params_digest,
     params_mismatch,
+    ran_head_code,
     run_record,
+    short_commit,
     stages_run,
 )
 from lablib.params import FRAMEWORKS
@@ -55,14 +56,14 @@ def seed_table(
     each metric its targets produced, and what identifies its run (the commit, and digests of the code and
     the parameters it ran).
 
-    An experiment is taken from this commit's (``experiments``) or else from ``earlier``, the per-seed
-    table written before, when that line ran the same code and parameters on another commit: so the seeds
-    of a series can run over several sessions. A row none of whose experiments has finished is an error.
+    An experiment is taken from ``experiments`` where one of its name ran the code HEAD holds (on this
+    commit or an earlier one), or else from ``earlier``, the per-seed table written before, when that line
+    ran the same code and parameters on another commit: so the seeds of a series can run over several
+    sessions. A row none of whose experiments has finished is an error.
     """
-    finished = {exp.name: exp for exp in experiments if exp.finished}
+    finished = [exp for exp in experiments if exp.finished]
     stages_of: dict[tuple[str, ...], set[str]] = {}
     codes: dict[tuple[str, ...], str] = {}
-    commit = head_commit()
     lines = []
     for name in dict.fromkeys(row.row for row in rows):
         of_row = [row for row in rows if row.row == name]
@@ -70,7 +71,8 @@ def seed_table(
         for row in of_row:
             expected = expected_params(params_path, row.settings)
             code = codes.setdefault(row.targets, code_digest(row.targets))
-            exp = finished.get(row.name)
+            same = [exp for exp in finished if exp.name == row.name and ran_head_code(exp, row.targets)]
+            exp = next((exp for exp in same if params_mismatch(exp, expected) is None), same[0] if same else None)
             if exp is None:
                 line = carried(earlier, row, code, params_digest(expected))
                 if line is not None:
@@ -98,7 +100,7 @@ def seed_table(
                 line[f"{framework} s/epoch"] = _round(
                     exp.metrics.get(f"{train}:mean_epoch_seconds") if trained else None, 2
                 )
-            line.update({"commit": commit, "code": code, "params": params_digest(expected)})
+            line.update({"commit": short_commit(exp.baseline), "code": code, "params": params_digest(expected)})
             lines.append(line)
             found += 1
         if not found:

@@ -455,8 +455,8 @@ def _spread_sentence(name: str, seeded: Seeded, ref: Report000) -> str | None:
     if not parts:
         return None
     return (
-        f"Over seeds ({name}, row `{seeded.row}` of series `{seeded.series}`, "
-        f"`reports/experiments/{seeded.series}.md`), the best validation accuracy is " + "; ".join(parts) + "."
+        f"Against the best validation accuracy of {name} over seeds (row `{seeded.row}` of series "
+        f"`{seeded.series}`, `reports/experiments/{seeded.series}.md`): " + "; ".join(parts) + "."
     )
 
 

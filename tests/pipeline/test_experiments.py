@@ -135,7 +135,9 @@ def test_series_run_again_keeps_finished_rows(repo):
     before = exp_revs(repo)
     table = (repo.root / "tables/lrs-quick.md").read_text()
     result = run_series(repo, "lrs", "--jobs", "2", "--quick")
-    assert "lrs-small-quick: finished earlier with the same parameters and targets; kept" in result.stdout
+    head = repo.run("git", "rev-parse", "--short", "HEAD").stdout.strip()
+    kept = f"lrs-small-quick: finished earlier (on commit {head}) with the same code, parameters and targets; kept"
+    assert kept in result.stdout, result.stdout
     assert "lrs-large-quick: finished earlier" in result.stdout
     assert exp_revs(repo) == before
     assert (repo.root / "tables/lrs-quick.md").read_text() == table
@@ -225,7 +227,8 @@ def test_killed_series_resumes_where_it_stopped(repo):
 @slow
 def test_seeds_run_on_another_commit_with_the_same_code_are_kept(repo):
     """A series' seeds can run over several sessions: a later commit with the same code keeps the seeds
-    its per-seed table holds, and a change of code runs them again."""
+    its per-seed table holds, or that finished on the earlier commit after the table was written (a commit
+    made while the series ran), and a change of code runs them again."""
     run_series(repo, "spread", "--quick")
     first = pd.read_csv(repo.root / "tables/spread-quick-seeds.csv", dtype={"commit": str})
     assert first["seed"].tolist() == [0, 1] and first["commit"].nunique() == 1
@@ -240,6 +243,15 @@ def test_seeds_run_on_another_commit_with_the_same_code_are_kept(repo):
     pd.testing.assert_frame_equal(again, first)
     title = (repo.root / "tables/spread-quick.md").read_text().splitlines()[0]
     assert title == f"### Series spread (quick), run on commit {first['commit'][0]}"
+
+    (repo.root / "tables/spread-quick-seeds.csv").unlink()
+    result = run_series(repo, "spread", "--quick")
+    for seed in (0, 1):
+        kept = f"spread-a-seed{seed}-quick: finished earlier (on commit {first['commit'][0]}) with the same code"
+        assert kept in result.stdout, result.stdout
+    assert "running" not in result.stdout, "a seed that finished on an earlier commit with the same code ran again"
+    from_experiments = pd.read_csv(repo.root / "tables/spread-quick-seeds.csv", dtype={"commit": str})
+    pd.testing.assert_frame_equal(from_experiments, first)
 
     loop = repo.root / "lablib/train/loop.py"
     loop.write_text(loop.read_text() + "\n# a change of code\n")
