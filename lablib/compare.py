@@ -7,18 +7,40 @@ must predict the same class for (almost) every image, whichever framework traine
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lablib.errors import LabError
+from lablib.evaluate import load_state, run_model
+from lablib.models import numpy_model, torch_model
+from lablib.models.specs import Spec
 from lablib.params import FRAMEWORKS
 
 MIN_AGREEMENT = 0.999
 
 
+PREDICT = {"numpy": numpy_model.predict, "torch": torch_model.predict}
+
+
 class AgreementError(LabError):
     """The NumPy and PyTorch models disagree on the same weights."""
+
+
+def cross_evaluate(spec: Spec, model: str, models: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Run each framework's trained weights (``models/FRAMEWORK.npz``) in both frameworks on ``images``
+    and return :func:`cross_metrics`; raises :class:`AgreementError` when the two drift apart."""
+    logits = {}
+    for weights in FRAMEWORKS:
+        path = models / f"{weights}.npz"
+        state = load_state(path)
+        logits[weights] = {
+            framework: run_model(predict, spec, state, images, path, model)[1] for framework, predict in PREDICT.items()
+        }
+    cross = cross_metrics(logits, labels)
+    check_agreement(cross)
+    return cross
 
 
 def cross_metrics(logits: Mapping[str, Mapping[str, np.ndarray]], labels: np.ndarray) -> dict[str, Any]:

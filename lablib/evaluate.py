@@ -22,6 +22,7 @@ from lablib.atomic import staged_file
 from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.errors import LabError
 from lablib.models.specs import Spec
+from lablib.nn.functional import log_softmax
 from lablib.not_run import not_run, not_run_arrays
 from lablib.train.checkpoint import ArchiveError, load_npz
 
@@ -93,9 +94,7 @@ def labels_known(labels: np.ndarray) -> bool:
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean ``-log softmax(logits)[label]``, computed in float64."""
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    log_probs = log_softmax(logits.astype(np.float64))
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import yaml
 
-from lablib.data.augment import AugmentConfig
 from lablib.errors import LabError
 from lablib.rng import MAX_SEED
 
 FRAMEWORKS = ("numpy", "torch")
-MODELS = ("lab2025_cnn", "lab2023_cnn")
+MODELS = ("lab2025_cnn", "lab2023_cnn")  # the built-in models; lablib/models/specs.py builds them
 # A model of one's own: a spec file in SPEC_DIR whose layers may come from Python files in LAYER_DIR.
-# dvc.yaml lists both folders as dependencies of the stages that build models.
+# dvc.yaml lists SPEC_DIR as a dependency of the stages that build a model, LAYER_DIR of those that
+# build the NumPy model (a layer of one's own has no PyTorch twin).
 SPEC_DIR = "mymodels"
 LAYER_DIR = "mylayers"
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -57,6 +57,62 @@ class ScheduleParams:
     milestones: tuple[int, ...]
     warmup_epochs: int
     pct_start: float
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Switches and strengths; ``params.yaml``'s ``augment:`` section, key for key.
+
+    A strength of 0 switches its transform off. The report gives no magnitudes; the defaults
+    (those of ``params.yaml``) stay mild enough that a garment keeps its class: a shift of 2 of
+    28 pixels, 10 degrees, a mean moved by at most 5 % of the range and a standard deviation
+    scaled by at most ±10 %.
+    """
+
+    enabled: bool = True
+    shift: int = 2  # pixels, in each direction
+    flip: bool = True  # horizontal
+    rotate: float = 10.0  # degrees, either way
+    brightness: float = 0.05  # added to the mean, on the [-0.5, 0.5] scale
+    contrast: float = 0.1  # relative change of the standard deviation
+    erase: float = 0.0  # probability of erasing a rectangle of an image
+    erase_area: tuple[float, float] = (0.02, 0.33)  # its area, as a fraction of the image: [min, max]
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("enabled", isinstance(self.enabled, bool), "true or false"),
+            ("shift", _is_int(self.shift) and 0 <= self.shift <= 13, "an integer in 0..13"),
+            ("flip", isinstance(self.flip, bool), "true or false"),
+            ("rotate", _is_number(self.rotate) and 0 <= self.rotate <= 180, "degrees in 0..180"),
+            ("brightness", _is_number(self.brightness) and 0 <= self.brightness <= 1, "a number in 0..1"),
+            ("contrast", _is_number(self.contrast) and 0 <= self.contrast <= 1, "a number in 0..1"),
+            ("erase", _is_number(self.erase) and 0 <= self.erase <= 1, "a probability in 0..1 (0 turns it off)"),
+            (
+                "erase_area",
+                isinstance(self.erase_area, list | tuple)
+                and len(self.erase_area) == 2
+                and all(_is_number(a) for a in self.erase_area)
+                and 0 < self.erase_area[0] <= self.erase_area[1] <= 1,
+                "two fractions of the image [min, max] with 0 < min <= max <= 1, like [0.02, 0.33]",
+            ),
+        )
+        for key, ok, wanted in checks:
+            if not ok:
+                raise ParamsError(f"augment.{key} must be {wanted}; got {getattr(self, key)!r}")
+        object.__setattr__(self, "erase_area", tuple(float(a) for a in self.erase_area))
+
+    def geometric(self) -> list[str]:
+        """The choices of the geometric step: ``none`` and every transform switched on, in drawing order."""
+        switched = (("shift", self.shift > 0), ("flip", self.flip), ("rotate", self.rotate > 0))
+        return ["none", *(name for name, on in switched if on)]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -143,7 +199,7 @@ class _Reader:
         value = self.get(name)
         if value is None and null:
             return None
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = _is_int(value)
         ok = ok and (low is None or value >= low) and (high is None or value <= high)
         if not ok:
             raise ParamsError(
@@ -154,7 +210,7 @@ class _Reader:
 
     def number(self, name: str, low: float | None = None, high: float | None = None, positive: bool = False) -> float:
         value = self.get(name)
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+        ok = _is_number(value) and value == value
         ok = ok and (low is None or value >= low) and (high is None or value <= high)
         ok = ok and (not positive or value > 0)
         if not ok:
@@ -312,17 +368,11 @@ def _read_train(r: _Reader) -> TrainParams:
 
 
 def _read_torch(r: _Reader) -> dict[str, Any]:
-    overrides = {
+    return {
         "lr": r.number("lr", positive=True) if r.get("lr") is not None else None,
         "batch_size": r.integer("batch_size", 1, null=True),
         "device": r.choice("device", DEVICES),
     }
-    return overrides
-
-
-def _read_evaluate(r: _Reader) -> dict[str, Any]:
-    evaluate = {"feature_samples": r.integer("feature_samples", 10, 10000)}
-    return evaluate
 
 
 def parse_params(raw: Any) -> Params:
@@ -331,7 +381,7 @@ def parse_params(raw: Any) -> Params:
     data = _read_data(r.section("data", DATA_KEYS))
     train = _read_train(r)
     torch_overrides = _read_torch(r.section("torch", ("lr", "batch_size", "device")))
-    evaluate = _read_evaluate(r.section("evaluate", ("feature_samples",)))
+    evaluate = {"feature_samples": r.section("evaluate", ("feature_samples",)).integer("feature_samples", 10, 10000)}
     if train.validation in ("kfold", "rotating") and data.kfold < 2:
         raise ParamsError(f"params.yaml: data.kfold must be at least 2 for validation: {train.validation}")
     return Params(data=data, train=train, torch_overrides=torch_overrides, evaluate=evaluate, raw=raw)

@@ -6,17 +6,14 @@ from pathlib import Path
 import click
 
 from lablib.atomic import staged_file
-from lablib.compare import check_agreement, cross_metrics
-from lablib.evaluate import load_state, load_test, run_model
-from lablib.models import numpy_model, torch_model
-from lablib.models.spec_file import missing_torch_twin
-from lablib.models.specs import get_spec
+from lablib.compare import cross_evaluate
+from lablib.evaluate import load_test
+from lablib.models.specs import get_spec, missing_framework
 from lablib.not_run import write_not_run
-from lablib.params import FRAMEWORKS, load_params
+from lablib.params import load_params
 from stages import RESTORE, user_errors
 
 DirPath = click.Path(file_okay=False, path_type=Path)
-PREDICT = {"numpy": numpy_model.predict, "torch": torch_model.predict}
 
 
 @click.command()
@@ -35,22 +32,12 @@ def main(params_path: str, prepared: Path, models: Path, out: Path) -> None:
     with user_errors("compare", RESTORE.format(stage="compare")):
         params = load_params(params_path)
         train = params.train_for("numpy")
-        spec = get_spec(train.model, train.width)
-        if reason := missing_torch_twin(spec):
+        if reason := missing_framework("torch", train.model, train.width):
             write_not_run(out, reason)
             click.echo(f"compare: not run, {reason}; {out} records it")
             return
         images, labels = load_test(prepared)
-        logits = {}
-        for weights in FRAMEWORKS:
-            path = models / f"{weights}.npz"
-            state = load_state(path)
-            logits[weights] = {
-                framework: run_model(predict, spec, state, images, path, train.model)[1]
-                for framework, predict in PREDICT.items()
-            }
-        cross = cross_metrics(logits, labels)
-        check_agreement(cross)
+        cross = cross_evaluate(get_spec(train.model, train.width), train.model, models, images, labels)
         with staged_file(out) as tmp:
             tmp.write_text(json.dumps(cross, indent=2) + "\n")
     agreement = 100 * cross["min_agreement"]

@@ -6,8 +6,7 @@ from pathlib import Path
 import click
 
 from lablib.evaluate import evaluate, load_state, load_test, run_model, write_evaluation, write_not_run_evaluation
-from lablib.models.spec_file import missing_torch_twin
-from lablib.models.specs import get_spec
+from lablib.models.specs import get_spec, missing_framework
 from lablib.params import FRAMEWORKS, load_params
 from lablib.rng import Stream, generator
 from stages import RESTORE, user_errors
@@ -33,7 +32,7 @@ def main(framework: str, params_path: str, prepared: Path, models: Path, out: Pa
     with user_errors(f"evaluate_{framework}", RESTORE.format(stage=f"evaluate_{framework}")):
         params = load_params(params_path)
         train = params.train_for(framework)
-        if framework == "torch" and (reason := missing_torch_twin(get_spec(train.model, train.width))):
+        if reason := missing_framework(framework, train.model, train.width):
             write_not_run_evaluation(out / framework, reason)
             click.echo(f"evaluate: {framework} not evaluated, {reason}; {out / framework} records it")
             return

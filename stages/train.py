@@ -5,8 +5,7 @@ from pathlib import Path
 
 import click
 
-from lablib.models.spec_file import missing_torch_twin
-from lablib.models.specs import get_spec
+from lablib.models.specs import missing_framework
 from lablib.params import FRAMEWORKS, load_params
 from lablib.train.loop import Outputs
 from lablib.train.run import record_not_run, train
@@ -50,7 +49,7 @@ def main(
     with user_errors(f"train_{framework}", RESTORE.format(stage=f"train_{framework}")):
         params = load_params(params_path)
         train_params = params.train_for(framework)
-        if framework == "torch" and (reason := missing_torch_twin(get_spec(train_params.model, train_params.width))):
+        if reason := missing_framework(framework, train_params.model, train_params.width):
             record_not_run(outputs, reason)
             click.echo(f"{framework}: not trained, {reason}; {outputs.model} records it")
             return

@@ -141,3 +141,60 @@ def test_stage_deps_are_exactly_its_imports(name):
 
 def test_report_depends_on_the_series_tables_it_includes():
     assert "reports/experiments" in STAGES["report"]["deps"]
+
+
+CHECKER = "lablib/gradcheck/"
+
+
+def test_no_stage_depends_on_the_gradient_checker():
+    """The checker (every file under lablib/gradcheck/, its heuristics for students' names among them) can
+    change without making any result stale: no stage imports it, so DVC reruns nothing."""
+    checker_files = sorted(p.relative_to(REPO).as_posix() for p in (REPO / CHECKER).rglob("*.py"))
+    assert len(checker_files) > 3, "the checker moved: point CHECKER at it"
+    for name, stage in STAGES.items():
+        module, framework = stage_command(stage)
+        reached = import_closure(module, framework) | set(stage.get("deps", []))
+        assert not [path for path in reached if path.startswith(CHECKER)], f"{name} depends on the checker"
+
+
+def module_edges(path: Path) -> set[str]:
+    """The project modules ``path`` imports by name (a package's ``__init__``, not every parent package)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if module_file(f"{base}.{alias.name}") else base)
+    return {name for name in found if module_file(name)}
+
+
+def test_the_project_has_no_import_cycle():
+    """No module of lablib/ or stages/ imports itself through others, at the top or inside a function."""
+    modules = {
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+        for package in PACKAGES
+        for p in (REPO / package).rglob("*.py")
+    }
+    graph = {name: {m for m in module_edges(path) if m != name} for name, path in modules.items()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            pytest.fail("import cycle: " + " -> ".join([*trail[trail.index(name) :], name]))
+        if name in done:
+            return
+        for imported in sorted(graph.get(name, ())):
+            visit(imported, [*trail, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from dvclive import Live
 
 from lablib import nn
+from lablib.compare import PREDICT as compare_predict
 from lablib.compare import AgreementError, check_agreement, cross_metrics
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.evaluate import (
@@ -31,7 +32,6 @@ from lablib.models import numpy_model, torch_model
 from lablib.models.numpy_model import build_numpy
 from lablib.models.specs import get_spec
 from lablib.train.checkpoint import save_npz
-from stages.compare import PREDICT as compare_predict
 from stages.compare import main as compare_main
 from stages.evaluate import main as evaluate_main
 

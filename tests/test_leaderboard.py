@@ -1,5 +1,6 @@
-"""The leaderboard file DL-test-predict.csv: the course's format, checked before it is written, and the
-accuracy of the very file written equal to evaluate_numpy's test accuracy."""
+"""The leaderboard file DL-test-predict.csv: the course's format, checked before it is written, each row the
+model's prediction for that image of the course's test file, and the accuracy of the very file written equal
+to evaluate_numpy's test accuracy."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from lablib.data.fetch import fetch_course
+from lablib.data.preprocess import to_tensor
 from lablib.leaderboard import TEST_ROWS, LeaderboardError, read_leaderboard, write_leaderboard
-from lablib.models.numpy_model import build_numpy
+from lablib.models.numpy_model import build_numpy, predict
 from lablib.models.specs import get_spec
 from lablib.train.checkpoint import save_npz
 from stages.evaluate import main as evaluate_main
 from stages.predict import main as predict_main
+from stages.preprocess import main as preprocess_main
+from tests.data.course_files import write_course_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,6 +66,60 @@ def test_the_file_is_the_courses_format_and_its_accuracy_is_evaluate_numpys(run)
     assert evaluated.exit_code == 0, evaluated.output
     assert metrics["test_acc"] == json.loads((run / "ev/numpy/metrics.json").read_text())["test_acc"]
     assert len(np.unique(categories)) > 1, "a model that predicts one class proves little"
+
+
+def band_model() -> dict[str, np.ndarray]:
+    """``lab2023_cnn`` of one filter that predicts class k for an image whose rows 2k+1 and 2k+2 are the
+    brightest: the filter copies each pixel, and class k sums row k of the pooled 13x13 map."""
+    state = build_numpy(get_spec("lab2023_cnn", 1), rng=np.random.default_rng(0)).state_dict()
+    conv = np.zeros_like(state["features.0.weight"])
+    conv[0, 0, 1, 1] = 1
+    classifier = np.zeros_like(state["classifier.0.weight"])
+    side = round(np.sqrt(classifier.shape[1]))
+    for k in range(classifier.shape[0]):
+        classifier[k, k * side : (k + 1) * side] = 1
+    return {
+        "features.0.weight": conv,
+        "features.0.bias": np.zeros_like(state["features.0.bias"]),
+        "classifier.0.weight": classifier,
+        "classifier.0.bias": np.zeros_like(state["classifier.0.bias"]),
+    }
+
+
+def band_images(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dim noise, with the two rows ``band_model`` reads as each image's class bright."""
+    images = rng.integers(0, 100, (len(classes), 28, 28), dtype=np.uint8)
+    for image, k in zip(images, classes, strict=True):
+        image[2 * k + 1 : 2 * k + 3, 1:27] = rng.integers(200, 256, (2, 26), dtype=np.uint8)
+    return images
+
+
+def test_each_row_is_the_models_prediction_for_that_image_of_the_shuffled_test_file(tmp_path):
+    """The course's test file through fetch, preprocess and predict: a row out of place anywhere shows."""
+    rng = np.random.default_rng(1)
+    classes = rng.permutation(np.tile(np.arange(10), TEST_ROWS // 10))
+    images = band_images(classes, rng)
+    state = band_model()
+    _, logits = predict(get_spec("lab2023_cnn", 1), state, to_tensor(images))
+    assert np.array_equal(logits.argmax(axis=1), classes), "the model predicts each image's band"
+    train = write_course_csv(tmp_path / "train.csv", images[:30], classes[:30])
+    test = write_course_csv(tmp_path / "test.csv", images)
+    fetch_course(tmp_path / "raw", train, test, env={}, debian_dir=tmp_path / "none", rows=(30, TEST_ROWS))
+    (tmp_path / "split").mkdir()
+    np.save(tmp_path / "split/train.npy", np.arange(20))
+    np.save(tmp_path / "split/val.npy", np.arange(20, 30))
+    dirs = ["--raw", tmp_path / "raw", "--split", tmp_path / "split", "--out", tmp_path / "prepared"]
+    prepared = CliRunner().invoke(preprocess_main, [str(arg) for arg in dirs])
+    assert prepared.exit_code == 0, prepared.output
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**params, "model": "lab2023_cnn", "width": 1}))
+    save_npz(tmp_path / "models/numpy.npz", state)
+    result = predict_stage(tmp_path)
+    assert result.exit_code == 0, result.output
+    categories = read_leaderboard(tmp_path / "lb/DL-test-predict.csv")
+    wrong = np.flatnonzero(categories != classes)
+    assert wrong.size == 0, f"line {wrong[0] + 2} and {wrong.size - 1} more: not the prediction for that image"
+    assert json.loads((tmp_path / "lb/metrics.json").read_text()) == {"rows": TEST_ROWS}
 
 
 def test_unknown_test_labels_give_the_file_without_an_accuracy(run, tmp_path):

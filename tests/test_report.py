@@ -416,6 +416,19 @@ def test_the_report_imports_neither_torch_nor_the_training_code():
     assert result.stdout.strip() == "[]"
 
 
+def test_the_text_and_tables_take_their_labels_without_matplotlib():
+    """Imported without the package's ``__init__`` (which loads the figures for write_report), the text
+    and the tables pull in neither matplotlib nor the figures' module."""
+    code = (
+        "import sys, types, lablib; package = types.ModuleType('lablib.report'); "
+        "package.__path__ = [lablib.__path__[0] + '/report']; sys.modules['lablib.report'] = package; "
+        "import lablib.report.text, lablib.report.tables; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib' or m == 'lablib.report.figures'))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_stage_help():
     result = CliRunner().invoke(report_main, ["--help"])
     assert result.exit_code == 0 and "report.md" in result.output

@@ -11,79 +11,14 @@ restored ``rng.bit_generator.state``) fixes every batch bit for bit.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
-from lablib.errors import LabError
+from lablib.params import AugmentConfig
 
 LOW, HIGH = -0.5, 0.5
 BACKGROUND = LOW
 ERASE_RATIO = 0.3  # random erasing's smallest aspect ratio r_1 (Zhong et al.): ratios lie in [r_1, 1/r_1]
-
-
-class AugmentError(LabError, ValueError):
-    """An augmentation setting out of range."""
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Switches and strengths; ``params.yaml``'s ``augment:`` section, key for key.
-
-    A strength of 0 switches its transform off. The report gives no magnitudes; the defaults
-    (those of ``params.yaml``) stay mild enough that a garment keeps its class: a shift of 2 of
-    28 pixels, 10 degrees, a mean moved by at most 5 % of the range and a standard deviation
-    scaled by at most ±10 %.
-    """
-
-    enabled: bool = True
-    shift: int = 2  # pixels, in each direction
-    flip: bool = True  # horizontal
-    rotate: float = 10.0  # degrees, either way
-    brightness: float = 0.05  # added to the mean, on the [-0.5, 0.5] scale
-    contrast: float = 0.1  # relative change of the standard deviation
-    erase: float = 0.0  # probability of erasing a rectangle of an image
-    erase_area: tuple[float, float] = (0.02, 0.33)  # its area, as a fraction of the image: [min, max]
-
-    def __post_init__(self) -> None:
-        checks = (
-            ("enabled", _is_bool(self.enabled), "true or false"),
-            ("shift", _is_int(self.shift) and 0 <= self.shift <= 13, "an integer in 0..13"),
-            ("flip", _is_bool(self.flip), "true or false"),
-            ("rotate", _is_number(self.rotate) and 0 <= self.rotate <= 180, "degrees in 0..180"),
-            ("brightness", _is_number(self.brightness) and 0 <= self.brightness <= 1, "a number in 0..1"),
-            ("contrast", _is_number(self.contrast) and 0 <= self.contrast <= 1, "a number in 0..1"),
-            ("erase", _is_number(self.erase) and 0 <= self.erase <= 1, "a probability in 0..1 (0 turns it off)"),
-            (
-                "erase_area",
-                isinstance(self.erase_area, list | tuple)
-                and len(self.erase_area) == 2
-                and all(_is_number(a) for a in self.erase_area)
-                and 0 < self.erase_area[0] <= self.erase_area[1] <= 1,
-                "two fractions of the image [min, max] with 0 < min <= max <= 1, like [0.02, 0.33]",
-            ),
-        )
-        for key, ok, wanted in checks:
-            if not ok:
-                raise AugmentError(f"augment.{key} must be {wanted}; got {getattr(self, key)!r}")
-        object.__setattr__(self, "erase_area", tuple(float(a) for a in self.erase_area))
-
-    def geometric(self) -> list[str]:
-        """The choices of the geometric step: ``none`` and every transform switched on, in drawing order."""
-        switched = (("shift", self.shift > 0), ("flip", self.flip), ("rotate", self.rotate > 0))
-        return ["none", *(name for name, on in switched if on)]
-
-
-def _is_bool(value: object) -> bool:
-    return isinstance(value, bool)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _gather(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 python -m lablib.experiments preset lab2023 [--quick]
 python -m lablib.experiments series report001 --jobs 2 [--quick] [--force] [--rows baseline,kfold]
 python -m lablib.experiments table report001 [--quick]
+python -m lablib.experiments equivalent 80a771d --evidence "a fresh clone's make repro at HEAD: ..."
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from lablib.experiments.config import (
     series_spec,
     set_args,
 )
+from lablib.experiments.equivalence import RECORD, append_entries, new_entries
 from lablib.experiments.queue import run_series
-from lablib.experiments.store import code_digest, dvc, expected_params, params_digest, show_experiments
+from lablib.experiments.store import code_digest, dvc, expected_params, params_digest, short_commit, show_experiments
 from lablib.experiments.tables import carried, commits, read_earlier, seed_table, summarise, write_tables
 
 PARAMS = Path("params.yaml")
@@ -107,6 +109,28 @@ def table(config: Path, name: str, quick: bool, out: Path) -> None:
         _write_series_table(load_experiments(config), name, quick, out)
     except ExperimentError as error:
         raise click.ClickException(str(error)) from None
+
+
+@main.command()
+@click.argument("before")
+@click.option("--evidence", required=True, help="How the two commits were shown to compute the same results.")
+@click.pass_obj
+def equivalent(config_path: Path, before: str, evidence: str) -> None:
+    """Record that the code of commit BEFORE and of HEAD run the same program, for every target set of every
+    series, so that their tables keep the experiments run on BEFORE. Write it only with the evidence: a fresh
+    clone's `make repro` at HEAD whose `dvc metrics diff BEFORE` moved nothing but timings."""
+    try:
+        config = load_experiments(config_path)
+        targets = [row.targets for name in config["series"] for row in series_rows(config, name, quick=False)]
+        for target_set in set(targets):
+            code_digest(target_set)  # refuses code changed since the last commit
+        entries = new_entries(targets, short_commit(before), short_commit(), code_digest, evidence)
+        append_entries(entries)
+    except ExperimentError as error:
+        raise click.ClickException(str(error)) from None
+    for entry in entries:
+        click.echo(f"{' '.join(entry['targets']) or 'all'}: {entry['before']['code']} = {entry['after']['code']}")
+    click.echo(f"{len(entries)} entries added to {RECORD}; commit it")
 
 
 def _seeds(rows: Sequence[Row]) -> Counter[str]:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from lablib.experiments.config import ExperimentError, flatten
+from lablib.experiments.equivalence import same_code
 
 # The line of an experiment's commit message that records how the series runner ran it.
 RUN_RECORD = "lablib-series: "
@@ -140,9 +141,11 @@ def stages_run(targets: Sequence[str]) -> set[str]:
 
 def code_digest(targets: Sequence[str], commit: str = "HEAD", dvc_yaml: Path = Path("dvc.yaml")) -> str:
     """What identifies the code an experiment of ``targets`` runs: a digest of the git objects (at ``commit``)
-    of every dependency in git of the stages it runs (as HEAD's ``dvc.yaml`` names them). Two commits with
-    the same digest ran the same code, so an experiment of one stands for the other."""
-    paths = _code_paths(tuple(targets), dvc_yaml.resolve(), dvc_yaml.read_text())
+    of every dependency in git of the stages it runs, as that commit's ``dvc.yaml`` names them (the
+    workspace's for HEAD). Two commits with the same digest, or with digests the record of equivalent code
+    links (:mod:`lablib.experiments.equivalence`), ran the same code: an experiment of one stands for the other."""
+    pipeline = dvc_yaml.read_text() if commit == "HEAD" else _git("show", f"{commit}:{dvc_yaml.as_posix()}")
+    paths = _code_paths(tuple(targets), pipeline)
     if commit == "HEAD":
         changed = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
         if changed.strip():
@@ -156,14 +159,19 @@ def code_digest(targets: Sequence[str], commit: str = "HEAD", dvc_yaml: Path = P
 
 def ran_head_code(experiment: Experiment, targets: Sequence[str]) -> bool:
     """Whether ``experiment`` ran the code HEAD holds for ``targets``: on HEAD, or on a commit with the same code."""
-    return code_digest(targets, experiment.baseline) == code_digest(targets)
+    return same_code(code_digest(targets, experiment.baseline), code_digest(targets))
 
 
-@cache  # keyed by the pipeline's text too: each digest would otherwise ask `dvc dag` again
-def _code_paths(targets: tuple[str, ...], dvc_yaml: Path, pipeline: str) -> list[str]:
+@cache  # keyed by the pipeline's text: each digest would otherwise ask `dvc dag` again
+def _code_paths(targets: tuple[str, ...], pipeline: str) -> list[str]:
     stages = yaml.safe_load(pipeline)["stages"]
     return sorted(
-        {dep for stage in stages_run(targets) if stage not in NOT_CODE_OF for dep in stages[stage].get("deps", [])}
+        {
+            dep
+            for stage in stages_run(targets)
+            if stage in stages and stage not in NOT_CODE_OF
+            for dep in stages[stage].get("deps", [])
+        }
     )
 
 

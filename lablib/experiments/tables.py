@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from lablib.experiments.config import ExperimentError, Row
+from lablib.experiments.equivalence import same_code
 from lablib.experiments.store import (
     Experiment,
     code_digest,
@@ -112,11 +113,12 @@ def seed_table(
 
 
 def carried(earlier: pd.DataFrame | None, row: Row, code: str, params: str) -> dict[str, Any] | None:
-    """The line of ``earlier`` (a per-seed table) that ran ``row`` with this code and these parameters (its seed
-    among them), if any."""
+    """The line of ``earlier`` (a per-seed table) that ran ``row`` with this code (the same digest, or one the
+    record of equivalent code links to it) and these parameters (its seed among them), if any."""
     if earlier is None or earlier.empty:
         return None
-    same = earlier[(earlier["row"] == row.row) & (earlier["code"] == code) & (earlier["params"] == params)]
+    ran_code = earlier["code"].map(lambda recorded: same_code(recorded, code))
+    same = earlier[(earlier["row"] == row.row) & ran_code & (earlier["params"] == params)]
     return None if same.empty else same.iloc[-1].to_dict()
 
 

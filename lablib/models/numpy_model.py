@@ -9,7 +9,9 @@ from functools import cache
 import numpy as np
 
 from lablib import nn
-from lablib.adapter import adapt, call, load_class
+from lablib.adapter.errors import call
+from lablib.adapter.loader import load_file_class
+from lablib.adapter.module import adapt
 from lablib.models.spec_file import is_user_layer
 from lablib.models.specs import EVAL_BATCH, Layer, Spec
 from lablib.nn.init import normal_fan_in
@@ -43,7 +45,7 @@ def _build_layer(layer: Layer, rng: np.random.Generator, dtype: type) -> nn.Modu
     A layer of one's own (``mylayers/FILE.py:CLASS``) in the ``Module`` contract is built the same way;
     one written to another contract (the course's template) is built after seeding NumPy's global
     generator from ``rng`` (such layers draw their weights from ``np.random``), then wrapped by
-    :func:`lablib.adapter.adapt`.
+    :func:`lablib.adapter.module.adapt`.
     """
     name, kwargs = layer
     if not is_user_layer(name):
@@ -64,7 +66,7 @@ def _construct(cls: type, kwargs: dict, rng: np.random.Generator, dtype: type) -
 @cache
 def _user_class(name: str) -> type:
     """The class ``mylayers/FILE.py:CLASS`` names, its file imported once per process."""
-    return load_class(name)
+    return load_file_class(name)
 
 
 def build_numpy(

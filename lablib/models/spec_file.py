@@ -1,11 +1,14 @@
-"""A model described outside the library: a spec file in ``mymodels/``, whose layers come from
-``lablib.nn`` or from a Python file of one's own in ``mylayers/``.
+"""The spec format, and a model described outside the library: a spec file in ``mymodels/``, whose
+layers come from ``lablib.nn`` or from a Python file of one's own in ``mylayers/``.
 
-The file is plain YAML in the spec format of :mod:`lablib.models.specs`: two lists, ``features`` and
-``classifier``, each layer ``[name, {keyword: value, ...}]`` (or its name alone when it takes no
-arguments). A name is a class of ``lablib.nn`` (``Conv2d``) or ``FILE.py:CLASS`` with the file in
-``mylayers/`` (``mylayers/my_layers.py:MyConv2d``), so that DVC, which lists both folders as
-dependencies of the stages that build models, reruns them when the file changes.
+A spec is ``{"features": [...], "classifier": [...]}``, every layer ``(class name, keyword arguments)``.
+A spec file is plain YAML in that format: two lists, ``features`` and ``classifier``, each layer
+``[name, {keyword: value, ...}]`` (or its name alone when it takes no arguments). A name is a class
+of ``lablib.nn`` (``Conv2d``) or ``FILE.py:CLASS`` with the file in ``mylayers/``
+(``mylayers/my_layers.py:MyConv2d``). DVC lists ``mymodels/`` as a dependency of every stage that
+builds a model, and ``mylayers/`` of the stages that build the NumPy model (``train_numpy``,
+``evaluate_numpy``, ``compare``, ``predict``, ``report``): editing a layer file reruns those and
+leaves ``train_torch`` and ``evaluate_torch``, which never run a layer of one's own, up to date.
 
 Reading a spec imports nothing of the user's: the builders do (:mod:`lablib.models.numpy_model`).
 """
@@ -19,9 +22,10 @@ from typing import Any
 import yaml
 
 from lablib.errors import LabError
-from lablib.models.specs import Layer, Spec
 from lablib.params import LAYER_DIR, SPEC_SUFFIXES
 
+Layer = tuple[str, dict[str, Any]]
+Spec = dict[str, list[Layer]]
 PARTS = ("features", "classifier")
 
 

@@ -10,13 +10,10 @@ of both reports lives in the loss.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from lablib.data.fashion_mnist import NUM_CLASSES
-from lablib.params import SPEC_SUFFIXES
-
-Layer = tuple[str, dict[str, Any]]
-Spec = dict[str, list[Layer]]
+from lablib.models.spec_file import Layer, Spec, is_spec_path, load_spec_file, missing_torch_twin
+from lablib.params import MODELS
 
 IMAGE_SIZE = 28
 # Images per forward pass in evaluation and validation. The training batch: a pass's activations
@@ -87,18 +84,22 @@ def lab2023_cnn(width: int = 20) -> Spec:
     }
 
 
-MODELS: dict[str, Callable[..., Spec]] = {"lab2025_cnn": lab2025_cnn, "lab2023_cnn": lab2023_cnn}
+# The builder of each built-in model, in the order of ``params.MODELS``, the one list of their names.
+BUILDERS: dict[str, Callable[..., Spec]] = dict(zip(MODELS, (lab2025_cnn, lab2023_cnn), strict=True))
 
 
 def get_spec(name: str, width: int = 20) -> Spec:
     """The spec of model ``name``, a built-in one or a spec file (``mymodels/NAME.yaml``, see
     :mod:`lablib.models.spec_file`); ``width`` is the filter count of ``lab2023_cnn`` (others ignore it)."""
-    if name.endswith(SPEC_SUFFIXES):
-        from lablib.models.spec_file import load_spec_file  # it imports this module's types
-
+    if is_spec_path(name):
         return load_spec_file(name)
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    if name == "lab2023_cnn":
-        return lab2023_cnn(width)
-    return MODELS[name]()
+    if name not in BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILDERS)}")
+    builder = BUILDERS[name]
+    return builder(width) if builder is lab2023_cnn else builder()  # the one model with a width
+
+
+def missing_framework(framework: str, model: str, width: int) -> str | None:
+    """Why ``framework`` cannot build model ``model`` (PyTorch has no twin of a layer of one's own), or
+    None when it can: what train, evaluate and compare ask before running a framework."""
+    return missing_torch_twin(get_spec(model, width)) if framework == "torch" else None

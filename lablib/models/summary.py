@@ -11,7 +11,8 @@ import click
 import numpy as np
 
 from lablib.models.numpy_model import Classifier, build_numpy
-from lablib.models.specs import MODELS, get_spec
+from lablib.models.specs import get_spec
+from lablib.params import MODELS
 from lablib.rng import placeholder
 
 HEADER = ("Layer Name", "Parameters", "Input Shape", "Output Shape")

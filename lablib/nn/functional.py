@@ -1,4 +1,5 @@
-"""im2col and col2im: convolution and pooling as matrix products over strided views.
+"""The functions the layers share: im2col and col2im (convolution and pooling as matrix products over
+strided views), and the softmax's terms.
 
 For a padded input ``x`` and a ``K x K`` kernel at stride ``s``, ``im2col`` lays out one column per
 output pixel and image, holding the ``C*K*K`` input values under the kernel there::
@@ -126,3 +127,21 @@ def reuse(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) ->
     if buffer is not None and buffer.shape == shape and buffer.dtype == dtype:
         return buffer
     return np.empty(shape, dtype)
+
+
+def softmax_terms(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``z = logits - max``, ``exp(z)`` and its row sums: ``softmax = exp(z) / sums`` and
+    ``log_softmax = z - log(sums)``.
+
+    Subtracting each row's maximum changes neither and keeps ``exp`` from overflowing, however large a
+    logit. Rows are the first axis: logits are ``(N, C)``.
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return shifted, exp, exp.sum(axis=1)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """``log softmax(logits)`` row by row: ``z - log(sum_j exp(z_j))`` with ``z`` the shifted logits."""
+    shifted, _, sums = softmax_terms(logits)
+    return shifted - np.log(sums)[:, None]

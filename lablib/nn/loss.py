@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lablib.nn.functional import softmax_terms
 from lablib.nn.module import Module
 
 
@@ -47,9 +48,7 @@ class CrossEntropyLoss(Module):
         n, c = logits.shape
         target = _check_target(target, n, c)
         eps = self.label_smoothing
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1)
+        shifted, exp, sum_exp = softmax_terms(logits)
         log_sum_exp = np.log(sum_exp)
         nll = log_sum_exp - shifted[np.arange(n), target]
         smooth = log_sum_exp - shifted.sum(axis=1) / c

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from lablib import nn as fast
-from lablib.nn.functional import conv_output_size
+from lablib.nn.functional import conv_output_size, log_softmax
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
 
@@ -337,8 +337,7 @@ class CrossEntropyLoss(Module):
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> float:
         n, c = logits.shape
-        z = logits - logits.max(axis=1, keepdims=True)  # softmax is unchanged by a shift; exp cannot overflow
-        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        log_p = log_softmax(logits)
         q = np.full((n, c), self.label_smoothing / c, dtype=logits.dtype)
         q[np.arange(n), target] += 1 - self.label_smoothing
         self._p, self._q = np.exp(log_p), q

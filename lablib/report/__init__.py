@@ -2,7 +2,10 @@
 
 - ``inputs``: reading the run (parameters, DVCLive logs, evaluation, provenance, the reports' own figures);
 - ``analysis``: the t-SNE map of the features and their nearest neighbours;
-- ``figures``: the plots; ``tables``: the Markdown tables; ``text``: the sections around them;
+- ``figures``: the plots; ``tables``: the Markdown tables; ``text``: the sections around them, with
+  ``course`` the section beside the course reports;
+- ``labels``: the names shown for frameworks, optimisers and sources; ``prose``: numbers in words;
+  ``settings``: the run's settings in words; ``markdown``: sections and their numbered headings;
 - ``contents``: the one ordered list of figures and tables their numbers come from;
 - ``write``: :func:`write_report` replaces ``report.md`` and ``figures/`` once everything is produced.
 """

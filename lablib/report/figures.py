@@ -17,9 +17,9 @@ from lablib.data.augment import augmentation_examples
 from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.report.analysis import FeatureMap
 from lablib.report.inputs import Run
+from lablib.report.labels import FRAMEWORK_LABELS
 from lablib.rng import Stream, generator
 
-FRAMEWORK_LABELS = {"numpy": "NumPy", "torch": "PyTorch"}
 PIXEL_RANGE = {"cmap": "gray", "vmin": -0.5, "vmax": 0.5}
 AUGMENT_CLASSES = (0, 3, 7, 9)
 

@@ -1,4 +1,4 @@
-"""The report's Markdown tables, each from the run's numbers, and the number formats the text shares."""
+"""The report's Markdown tables, each from the run's numbers."""
 
 from __future__ import annotations
 
@@ -9,31 +9,10 @@ import numpy as np
 
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.params import FRAMEWORKS, TrainParams
-from lablib.report.figures import FRAMEWORK_LABELS
-from lablib.report.inputs import Report001, Run, Spread
-
-VALIDATION_MEASURES = {"holdout": "hold-out", "kfold": "k-fold (best fold)", "rotating": "rotating fold"}
-OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
-
-
-def percent(fraction: float) -> str:
-    return f"{100 * fraction:.2f} %"
-
-
-def number(value: float) -> str:
-    return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
-
-
-def spread(value: Spread | None) -> str:
-    """A metric over seeds: ``mean ± sd % (min–max, n seeds)``, or the one figure of a single seed."""
-    if value is None:
-        return ""
-    if value.seeds == 1 or value.sd is None:
-        return percent(value.mean)
-    return (
-        f"{100 * value.mean:.2f} ± {100 * value.sd:.2f} % "
-        f"({100 * value.low:.2f}–{100 * value.high:.2f}, {value.seeds} seeds)"
-    )
+from lablib.report.inputs import Report001, Run
+from lablib.report.labels import FRAMEWORK_LABELS, OPTIMIZER_NAMES, VALIDATION_MEASURES
+from lablib.report.prose import number, percent, spread
+from lablib.report.settings import schedule_rule
 
 
 def results_table(run: Run) -> str:
@@ -108,25 +87,6 @@ def provenance_table(provenance: dict[str, Any]) -> str:
         verdict = "matches" if official and official.sha256 == digest else "**does not match**"
         lines.append(f"| `{name}` | `{digest}` | {verdict} |")
     return "\n".join(lines)
-
-
-def schedule_rule(train: TrainParams) -> str:
-    """One framework's learning-rate schedule in words."""
-    s = train.schedule
-    rules = {
-        "constant": f"a constant learning rate of {train.lr:g}",
-        "step": f"a learning rate of {train.lr:g}, multiplied by {s.gamma:g} every {s.step_size} epochs"
-        + (f" after epoch {s.start_epoch}" if s.start_epoch else ""),
-        "multistep": f"a learning rate of {train.lr:g}, multiplied by {s.gamma:g} at epochs "
-        + ", ".join(str(m) for m in s.milestones),
-        "cosine": f"cosine annealing from {train.lr:g} towards zero",
-        "onecycle": f"one cycle, stepped after every batch: rising to the peak {train.lr:g} over the first "
-        f"{100 * s.pct_start:g} % of the steps, then annealing to nearly zero",
-    }
-    text = rules[s.name]
-    if s.warmup_epochs and s.name in ("step", "multistep", "cosine"):
-        text += f", after {s.warmup_epochs} epochs of linear warm-up"
-    return text
 
 
 def _settings(train: TrainParams) -> dict[str, str]:

@@ -1,13 +1,11 @@
 """The report's text: a section per part of the run, each figure and table with what it shows.
 
-Sections and subsections are numbered by their position, figures and tables by
-:mod:`lablib.report.contents`; no number is written by hand.
+Sections and subsections are numbered by their position (:mod:`lablib.report.markdown`), figures and
+tables by :mod:`lablib.report.contents`; no number is written by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,132 +13,32 @@ import numpy as np
 from lablib.models.numpy_model import build_numpy
 from lablib.models.specs import get_spec
 from lablib.models.summary import summary, summary_markdown
-from lablib.params import FRAMEWORKS, Params
+from lablib.params import FRAMEWORKS
 from lablib.report.analysis import NEIGHBOURS, FeatureMap
 from lablib.report.contents import Numbering
-from lablib.report.figures import FRAMEWORK_LABELS
-from lablib.report.inputs import Report000, Report001, Run, Seeded, Spread, Tuned
+from lablib.report.course import beside_the_reports
+from lablib.report.inputs import Run
+from lablib.report.labels import FRAMEWORK_LABELS, SOURCES
+from lablib.report.markdown import Section, Subsection, document
+from lablib.report.prose import agreement, number, percent
+from lablib.report.settings import describe_augmentation, describe_schedule, describe_training, validation_images
 from lablib.report.tables import (
     confused_table,
     cross_table,
     most_confused,
-    number,
     per_class_table,
-    percent,
     provenance_table,
-    report000_table,
-    report001_table,
     results_table,
-    schedule_rule,
 )
 from lablib.rng import placeholder
 
-SOURCES = {
-    "source_dir": "the folder named by data.source_dir",
-    "folder": "a folder named by the user",
-    "env": "the folder named by $FASHION_MNIST_DIR",
-    "debian": "Debian's package dataset-fashion-mnist",
-    "download": "the official download",
-    "course_csv": "the course's CSV files",
-}
-
-
-@dataclass(frozen=True)
-class Subsection:
-    """A ``###`` heading inside a section; its number follows the section's."""
-
-    title: str
-
-
-@dataclass(frozen=True)
-class Section:
-    """A ``##`` heading and the paragraphs, figures and tables under it."""
-
-    title: str
-    parts: list[str | Subsection]
-    numbered: bool = True
-
-
-def _validation_images(run: Run) -> str:
-    if run.params.train.validation == "holdout":
-        return f"{run.sizes['val']:,} held-out training images"
-    return f"the held-out fold (one of {run.params.data.kfold}) of the {run.sizes['train'] + run.sizes['val']:,} images"
-
 
 def _speed(numpy_seconds: float, torch_seconds: float) -> str:
+    """Which framework's epochs were faster, and by how much."""
     ratio = max(numpy_seconds, torch_seconds) / min(numpy_seconds, torch_seconds)
     if ratio < 1.05:  # within a shared machine's variation from run to run
         return "as fast as each other, to within 5 %"
-    return f"{'PyTorch' if numpy_seconds > torch_seconds else 'NumPy'} {ratio:.1f}× faster"
-
-
-def _agreement(fraction: float) -> str:
-    """A share of images for prose: 'every one' when it is all of them."""
-    return "every one" if fraction == 1 else percent(fraction)
-
-
-def _points(difference: float) -> str:
-    """A difference of two accuracies, in points, for prose."""
-    if abs(difference) < 0.00005:
-        return "level with"
-    return f"{100 * abs(difference):.2f} points {'above' if difference > 0 else 'below'}"
-
-
-def describe_schedule(params: Params, frameworks: Sequence[str] = FRAMEWORKS) -> str:
-    """The learning-rate schedule in words, with PyTorch's own rate when it trained with one."""
-    text = schedule_rule(params.train)
-    torch_lr = params.train_for("torch").lr
-    if "torch" in frameworks and torch_lr != params.train.lr:
-        text += f" (PyTorch's peak or starting rate: {torch_lr:g})"
-    return text
-
-
-def describe_training(params: Params, frameworks: Sequence[str] = FRAMEWORKS) -> str:
-    """Optimiser, batches, epochs, extra losses and validation of the run, as one phrase, with PyTorch's
-    own batch size when it trained with one."""
-    t = params.train
-    optimizer = {
-        "sgd": f"SGD with momentum {t.momentum:g}",
-        "adam": f"Adam (betas {t.betas[0]:g}, {t.betas[1]:g})",
-        "adamw": f"AdamW (betas {t.betas[0]:g}, {t.betas[1]:g})",
-    }[t.optimizer]
-    if t.weight_decay:
-        optimizer += f" and weight decay {t.weight_decay:g}"
-    sampling = {
-        "balanced": f"balanced batches ({t.batch_size // 10} images of each class per batch)",
-        "shuffle": f"shuffled batches of {t.batch_size}",
-        "sequential": f"batches of {t.batch_size} in a fixed order",
-    }[t.sampling]
-    validation = {
-        "holdout": "validated after every epoch on the fixed stratified hold-out",
-        "kfold": f"validated by {params.data.kfold}-fold cross-validation, one model per fold, of which the "
-        "best is evaluated",
-        "rotating": f"validated each epoch on the next of {params.data.kfold} folds, training on the others "
-        "(report 001)",
-    }[t.validation]
-    extras = []
-    if t.center_loss_weight > 0:
-        extras.append(f"center loss (weight {t.center_loss_weight:g}, centre rate {t.center_loss_alpha:g})")
-    if t.label_smoothing:
-        extras.append(f"label smoothing {t.label_smoothing:g}")
-    extra = f", with {' and '.join(extras)} besides cross-entropy" if extras else ""
-    torch_batch = params.train_for("torch").batch_size
-    if "torch" in frameworks and torch_batch != t.batch_size:
-        sampling += f" (PyTorch: {torch_batch} images per batch)"
-    return f"{optimizer}, {sampling}, {t.epochs} epochs{extra}; {validation}"
-
-
-def describe_augmentation(params: Params) -> str:
-    """The augmentation settings in words."""
-    a = params.train.augment
-    parts = [f"a shift of up to {a.shift} pixels"] if a.shift else []
-    parts += ["a horizontal flip"] if a.flip else []
-    parts += [f"a rotation of up to {a.rotate:g}°"] if a.rotate else []
-    text = f"one of {', '.join(parts)} or nothing, equally likely" if parts else "no geometric transform"
-    text += f", then a change of brightness (±{a.brightness:g}) and contrast (±{100 * a.contrast:g} %)"
-    if not a.enabled:
-        return f"Augmentation was off for this run; switched on it would apply {text}."
-    return f"Each training image went through {text} (report 000, 2.4), drawn anew every epoch."
+    return f"{FRAMEWORK_LABELS['torch' if numpy_seconds > torch_seconds else 'numpy']} {ratio:.1f}× faster"
 
 
 def _progress(name: str, metrics: dict[str, Any]) -> str:
@@ -188,7 +86,7 @@ def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
         f"{run.test_images:,} official test images were used only for the final evaluation.",
         f"**In short:** the NumPy model reaches {percent(run.evaluation['numpy']['test_acc'])} test accuracy and the "
         f"PyTorch model {percent(run.evaluation['torch']['test_acc'])}. Loaded with the same weights, the two "
-        f"implementations predict the same class for {_agreement(run.cross['min_agreement'])} of the "
+        f"implementations predict the same class for {agreement(run.cross['min_agreement'])} of the "
         f"test images.",
     ]
 
@@ -200,7 +98,7 @@ def _results(run: Run, numbering: Numbering) -> Section:
         took += f" ({_speed(seconds['numpy'], seconds['torch'])})"
     parts: list[str | Subsection] = [
         numbering.table("results", "validation and test accuracy, and speed, per framework.", results_table(run)),
-        f"Validation accuracy is measured after every epoch on {_validation_images(run)}; test accuracy "
+        f"Validation accuracy is measured after every epoch on {validation_images(run)}; test accuracy "
         f"once, on the {run.test_images:,} test images, with the weights after the last epoch "
         f"(for k-fold, of the best fold). An epoch took {took}.",
     ]
@@ -378,7 +276,7 @@ def _cross(run: Run, numbering: Numbering) -> Section:
             "NumPy and PyTorch on the same weights", [f"The cross-evaluation was not run: {run.cross_not_run}."]
         )
     agreements = {cross[f"{fw}_weights"]["agreement"] for fw in FRAMEWORKS}
-    agreement = " and ".join(_agreement(value) for value in sorted(agreements, reverse=True))
+    same = " and ".join(agreement(value) for value in sorted(agreements, reverse=True))
     largest = max(cross[f"{fw}_weights"]["max_abs_logit_diff"] for fw in FRAMEWORKS)
     logits = "float32 rounding only" if largest < 1e-3 else "more than float32 rounding explains"
     return Section(
@@ -386,181 +284,12 @@ def _cross(run: Run, numbering: Numbering) -> Section:
         [
             "Each trained weight file was loaded into both implementations and run on the test images.",
             numbering.table("cross", "cross-evaluation.", cross_table(run)),
-            f"On the same weights the two implementations predict the same class for {agreement} of the "
+            f"On the same weights the two implementations predict the same class for {same} of the "
             f"{run.test_images:,} test images (the compare stage requires at least 99.9 %); their "
             f"logits differ by at most {largest:.2g}, {logits}. The two trained models themselves, which started "
             f"from the same weights, agree on {percent(cross['trained_models_agreement'])} of the images.",
         ],
     )
-
-
-def _report000(run: Run, numbering: Numbering) -> list[str | Subsection]:
-    ref = run.report000
-    gaps = " and ".join(
-        f"{_points(run.train[fw]['best_val_acc'] - ref.best_val_acc[fw])} report 000's with {FRAMEWORK_LABELS[fw]} "
-        f"(best epoch {run.train[fw]['best_epoch']}, against its {ref.best_epoch[fw]})"
-        for fw in run.frameworks
-    )
-    hardware = "Its NumPy epochs ran on a CPU" + (
-        ", its PyTorch epochs on a GPU." if "torch" in run.frameworks else "."
-    )
-    tuned = ref.tuned
-    caption = (
-        "report 000's published results (its 4.2) and hyper-parameters (its 5.2, preset `lab2025`) beside this run's"
-    )
-    if tuned is not None:
-        caption += f" and preset `{tuned.preset}`'s (series `{tuned.series}`, row `{tuned.row}`)"
-    return [
-        Subsection("Report 000"),
-        numbering.table("report000", caption + ".", report000_table(run)),
-        f"Report 000 trained `lab2025_cnn` and measured validation accuracy after every epoch on a fixed hold-out "
-        f"of 10,000 of the 60,000 training images (its 2.2), as this run did on {_validation_images(run)}; it "
-        f"reports no test accuracy. {hardware} This run's best validation accuracy is {gaps}.",
-        *([] if tuned is None else [_tuned(tuned, ref)]),
-        *_report000_spread(ref),
-    ]
-
-
-def against(figure: float, ours: Spread) -> str:
-    """Where a report's figure lies against our seeds: inside, above or below their range, and how many
-    standard deviations from their mean."""
-    where = "above" if figure > ours.high else "below" if figure < ours.low else "inside"
-    text = f"{where} the range of our {ours.seeds} seeds ({100 * ours.low:.2f}–{100 * ours.high:.2f} %)"
-    if not ours.sd:
-        return f"{text}, whose mean is {percent(ours.mean)}"
-    z = (figure - ours.mean) / ours.sd
-    return (
-        f"{text}, {abs(z):.1f} standard deviations {'above' if z > 0 else 'below'} their mean of {percent(ours.mean)}"
-    )
-
-
-def _spread_sentence(name: str, seeded: Seeded, ref: Report000) -> str | None:
-    """What report 000's best validation accuracy is against one preset's spread over seeds, per framework."""
-    parts = []
-    for fw in FRAMEWORKS:
-        ours = seeded.best_val_acc[fw]
-        if ours is None or ours.seeds < 2:
-            continue
-        figure = ref.best_val_acc[fw]
-        verdict = (
-            "so the difference is within the spread of seeds, not a win or a loss one can tell from them"
-            if ours.low <= figure <= ours.high
-            else "every seed beats it"
-            if figure < ours.low
-            else "no seed reaches it"
-        )
-        parts.append(
-            f"with {FRAMEWORK_LABELS[fw]}, report 000's {percent(figure)} lies {against(figure, ours)}: {verdict}"
-        )
-    if not parts:
-        return None
-    return (
-        f"Against the best validation accuracy of {name} over seeds (row `{seeded.row}` of series "
-        f"`{seeded.series}`, `reports/experiments/{seeded.series}.md`): " + "; ".join(parts) + "."
-    )
-
-
-def _report000_spread(ref: Report000) -> list[str]:
-    named = [("the shipped default", ref.default_spread)]
-    if ref.tuned is not None:
-        named.append((f"preset `{ref.tuned.preset}`", ref.tuned_spread))
-    sentences = [_spread_sentence(name, seeded, ref) for name, seeded in named if seeded is not None]
-    return [" ".join(sentence for sentence in sentences if sentence)] if any(sentences) else []
-
-
-def _tuned(tuned: Tuned, ref: Report000) -> str:
-    ran = [fw for fw in FRAMEWORKS if tuned.test_acc[fw] is not None]
-    gaps = " and ".join(
-        f"{_points(tuned.best_val_acc[fw] - ref.best_val_acc[fw])} report 000's with {FRAMEWORK_LABELS[fw]}"
-        for fw in ran
-    )
-    tests = " and ".join(f"{percent(tuned.test_acc[fw])} with {FRAMEWORK_LABELS[fw]}" for fw in ran)
-    return (
-        f"Preset `{tuned.preset}` trains the same network, unchanged, for {tuned.params.train.epochs} epochs "
-        f"(`python -m lablib.experiments preset {tuned.preset}`; its numbers are those of row `{tuned.row}` of "
-        f"series `{tuned.series}`, `reports/experiments/{tuned.series}.md`): its best validation accuracy is "
-        f"{gaps}, and it reaches {tests} on the official test images."
-    )
-
-
-def _report001(table: Report001 | None, numbering: Numbering) -> list[str | Subsection]:
-    if table is None:
-        return [
-            Subsection("Report 001"),
-            "Report 001's Table 1 is set beside this project's runs of it, row by row, once the series "
-            "`report001` has run (`make series-report001`).",
-        ]
-    quick = (
-        " These are quick runs (a subset and two epochs): they show the series working, not the accuracy "
-        "the report's settings reach."
-        if table.quick
-        else ""
-    )
-    return [
-        Subsection("Report 001"),
-        numbering.table(
-            "report001",
-            f"report 001's Table 1 beside this project's run of each row (series `report001`, "
-            f"`reports/experiments/{table.table.name}`).",
-            report001_table(table),
-        ),
-        "Report 001's figures are the top-1 accuracy its course leaderboard gave each system. Beside each, "
-        "this project's run of that row gives two measures: the best validation accuracy, on the fixed "
-        "hold-out or, for the rows validated as report 001 did, on the rotating fold (each fold is trained "
-        "on in the other epochs, so that figure is optimistic), and the accuracy on the official test images, "
-        f"the measure to compare with the report's.{quick}",
-        *_report001_spread(table),
-    ]
-
-
-def _report001_spread(table: Report001) -> list[str]:
-    """Each of report 001's figures against our seeds' official test accuracy, and whether its last row is
-    still above our mean."""
-    sentences = []
-    for fw in FRAMEWORKS:
-        judged = [(row, row.test_acc[fw]) for row in table.rows]
-        judged = [(row, ours) for row, ours in judged if ours is not None and ours.seeds > 1]
-        if not judged:
-            continue
-        for row, ours in judged:
-            sentences.append(
-                f"`{row.name}`: the report's {row.reference:.2f} % lies {against(row.reference / 100, ours)}."
-            )
-        last, ours = judged[-1]
-        if last is table.rows[-1]:
-            gap = _points(ours.mean - last.reference / 100)
-            still = "still " if ours.mean < last.reference / 100 else ""
-            sentences.append(
-                f"On average over its {ours.seeds} seeds, {FRAMEWORK_LABELS[fw]}'s run of the last row is {still}"
-                f"{gap} the report's {last.reference:.2f} %."
-            )
-    if not sentences:
-        return []
-    return ["Against the spread of this project's official test accuracy over seeds: " + " ".join(sentences)]
-
-
-def _beside_the_reports(run: Run, numbering: Numbering) -> Section:
-    return Section("Beside the course reports", [*_report000(run, numbering), *_report001(run.report001, numbering)])
-
-
-def _numbered(sections: list[Section]) -> list[str]:
-    """The sections' Markdown, each heading numbered by its position."""
-    parts: list[str] = []
-    counter = 0
-    for section in sections:
-        if section.numbered:
-            counter += 1
-            parts.append(f"## {counter} {section.title}")
-        else:
-            parts.append(f"## {section.title}")
-        sub = 0
-        for part in section.parts:
-            if isinstance(part, Subsection):
-                sub += 1
-                parts.append(f"### {counter}.{sub} {part.title}")
-            else:
-                parts.append(part)
-    return parts
 
 
 def render_markdown(run: Run, fmap: FeatureMap) -> str:
@@ -578,7 +307,7 @@ def render_markdown(run: Run, fmap: FeatureMap) -> str:
         _test(run, numbering),
         _features(run, fmap, numbering),
         _cross(run, numbering),
-        _beside_the_reports(run, numbering),
+        beside_the_reports(run, numbering),
         Section(
             "Parameters of the run",
             ["`params.yaml` as this run read it:", f"```yaml\n{run.params_text.strip()}\n```"],
@@ -605,4 +334,4 @@ def render_markdown(run: Run, fmap: FeatureMap) -> str:
             numbered=False,
         )
     )
-    return "\n\n".join([*_intro(run, total, numbering), *_numbered(sections)]) + "\n"
+    return document(_intro(run, total, numbering), sections)

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from lablib.atomic import staged_dir
-from lablib.models.spec_file import require_torch_twin
-from lablib.models.specs import get_spec
 from lablib.not_run import not_run_arrays, write_not_run
 from lablib.params import Params
 from lablib.train.checkpoint import save_npz
@@ -23,13 +21,12 @@ BACKENDS = {"numpy": "lablib.train.numpy_backend:NumpyBackend", "torch": "lablib
 def train(framework: str, params: Params, prepared: Path, split: Path, outputs: Outputs) -> dict[str, Any]:
     """Train ``framework``'s model under ``params`` and write its outputs; returns the final metrics.
 
-    Both frameworks start from the same initial weights, drawn from ``seed`` by the NumPy core.
+    Both frameworks start from the same initial weights, drawn from ``seed`` by the NumPy core. A model
+    PyTorch has no twin of is refused when the torch backend builds it (:func:`lablib.models.torch_model.build_torch`).
     """
     module, name = BACKENDS[framework].split(":")
     backend = getattr(importlib.import_module(module), name)
     train_params = params.train_for(framework)
-    if framework == "torch":
-        require_torch_twin(get_spec(train_params.model, train_params.width))
     backend.check(train_params)
     pool = Pool.load(prepared, split)
     trainer = Trainer(train_params, pool, backend, initial_state(train_params), outputs, framework)

@@ -9,8 +9,6 @@ import torch
 import torch.nn.functional as F
 
 from lablib.data.augment import (
-    AugmentConfig,
-    AugmentError,
     adjust,
     augment_batch,
     augmentation_examples,
@@ -20,6 +18,7 @@ from lablib.data.augment import (
     rotate,
     shift,
 )
+from lablib.params import AugmentConfig, ParamsError
 
 
 def images(
@@ -259,7 +258,7 @@ def test_geometric_lists_the_choices_in_drawing_order():
     ],
 )
 def test_config_validation_names_the_key(key, value, message):
-    with pytest.raises(AugmentError) as error:
+    with pytest.raises(ParamsError) as error:
         AugmentConfig(**{key: value})
     assert str(error.value).startswith(message)
     assert isinstance(error.value, ValueError)

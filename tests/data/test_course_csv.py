@@ -57,6 +57,13 @@ BAD = {
     "short row": ("train", 5, lambda row: row.rsplit(",", 1)[0], "line 5 holds 784 values, expected 785"),
     "pixel 256": ("train", 7, lambda row: row.rsplit(",", 1)[0] + ",256", "line 7: pixel 784 is 256, outside 0-255"),
     "label 10": ("train", 3, lambda row: "10," + row.split(",", 1)[1], "line 3: label is 10, outside 0-9"),
+    "pixel -1": ("test", 3, lambda row: "-1," + row.split(",", 1)[1], "line 3: pixel 1 is -1, outside 0-255"),
+    "pixel -1 after the label": (
+        "train",
+        6,
+        lambda row: row.split(",", 1)[0] + ",-1," + row.split(",", 2)[2],
+        "line 6: pixel 1 is -1, outside 0-255",
+    ),
     "not a number": ("train", 4, lambda row: row.replace(",", ",x,", 1).rsplit(",", 1)[0], "pixel 1 is 'x'"),
     "label column in the test file": (
         "test",
