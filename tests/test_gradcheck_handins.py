@@ -22,8 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 import lablib
-from lablib.adapter import Layout, adapt, load_class, parse_mapping, to_layer, to_torch
 from lablib.gradcheck import main
+from lablib.gradcheck.arguments import parse_mapping
+from lablib.gradcheck.foreign import adapt
+from lablib.gradcheck.layout import Layout, to_layer, to_torch
+from lablib.gradcheck.loader import load_class
 from lablib.nn import Linear
 from lablib.optim import SGD
 

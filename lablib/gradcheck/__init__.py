@@ -6,64 +6,44 @@
   python -m lablib.gradcheck handins/ --out grades/
 
 One layer (:mod:`lablib.gradcheck.layer`): a ``lablib.nn.Module``, or a layer written to the course
-template or a tutorial, read unchanged through :mod:`lablib.adapter`, against its PyTorch twin and
-finite differences. One network (:mod:`lablib.gradcheck.network`): a template ``Network``
-(``forward(input, target) -> (pred, loss)``, ``backward()``) by finite differences, through the whole
-network and layer by layer. One class (:mod:`lablib.gradcheck.classroom`): a folder of hand-ins, each
-network (and, with a mapping file, each named layer) checked in its own process, into one table.
+template or a tutorial, read unchanged through the adapter (:mod:`lablib.gradcheck.foreign`, built on
+:mod:`lablib.adapter`), against its PyTorch twin and finite differences. One network
+(:mod:`lablib.gradcheck.network`): a template ``Network`` (``forward(input, target) -> (pred, loss)``,
+``backward()``) by finite differences, through the whole network and layer by layer. One class
+(:mod:`lablib.gradcheck.classroom`): a folder of hand-ins, each network (and, with a mapping file, each
+named layer) checked in its own process, into one table. Every check ends in one
+:class:`~lablib.gradcheck.result.Check`, printed by :mod:`lablib.gradcheck.formatting`; every failure
+that stops one is an :class:`~lablib.adapter.errors.AdapterError`, one line.
 Exit status: 0 when every check passes, 1 when one fails, 2 when the command cannot run.
+
+The modules, one concern each: the command line's syntax (``arguments``); a foreign layer as the checks
+read it (``foreign``, with ``layout``, ``shapes``, ``inspection`` and ``loader``); a layer's check
+(``layer``, ``layer_checks``, ``build``, ``compare``); a network's (``network``, ``probe``, ``sampling``,
+``alone``, ``network_twin``); a class's (``classroom``); the result (``result``) and its text (``formatting``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from lablib.adapter import BACKWARD_NAMES, FORWARD_NAMES, AdapterError, is_loss, load_class, parse_layout, parse_mapping
-from lablib.gradcheck.layer import (
-    GradcheckResult,
-    LayerError,
-    Options,
-    call,
-    check_layer,
-    format_result,
-    nearby_shapes,
-    parse_args,
-    parse_shape,
-    resolve_layout,
-)
-from lablib.gradcheck.network import DEFAULT_INPUTS, NetworkResult, check_network, format_network
+from lablib.adapter.errors import AdapterError, call
+from lablib.adapter.methods import BACKWARD_NAMES, FORWARD_NAMES
+from lablib.gradcheck.arguments import nearby_shapes, parse_args, parse_mapping, parse_shape
+from lablib.gradcheck.build import Options
+from lablib.gradcheck.formatting import format_layer, format_network
+from lablib.gradcheck.inspection import is_loss
+from lablib.gradcheck.layer import check_layer, resolve_layout
+from lablib.gradcheck.layout import parse_layout
+from lablib.gradcheck.loader import load_class
+from lablib.gradcheck.network import DEFAULT_INPUTS, check_network
+from lablib.gradcheck.result import Check
 from lablib.nn.module import Module
 
 __all__ = ["main"]
-
-
-def layer_summary(result: GradcheckResult, layer: str) -> dict[str, Any]:
-    """The verdict, the worst error and where it is: a row of the class table."""
-    failing = [c for c in result.comparisons if not c.passed]
-    pool = failing or [c for c in result.comparisons if c.comparable]
-    worst = max(pool, key=lambda c: (c.comparable, c.max_rel), default=None)
-    return {
-        "verdict": "ok" if result.passed else "FAIL",
-        "worst_error": None if worst is None or not worst.comparable else worst.max_rel,
-        "layer": layer,
-        "tensor": "" if worst is None else f"{worst.tensor} vs {worst.against}",
-    }
-
-
-def network_summary(result: NetworkResult) -> dict[str, Any]:
-    worst = result.worst()
-    return {
-        "verdict": "ok" if result.passed else "FAIL",
-        "worst_error": None if worst is None or worst.max_rel != worst.max_rel else worst.max_rel,
-        "layer": "" if worst is None else worst.layer,
-        "tensor": "" if worst is None else worst.tensor,
-    }
 
 
 def run_layer(
@@ -74,9 +54,10 @@ def run_layer(
     inputs: tuple[str, ...],
     draws: int,
     options: Options,
-) -> tuple[GradcheckResult, str]:
+) -> tuple[Check, str]:
+    """The layer mode: the classes loaded, the layout and input shapes settled, the check and its header."""
     if not inputs:
-        raise LayerError("give the layer's input shape with --input, e.g. --input 2,3,12,12")
+        raise AdapterError("give the layer's input shape with --input, e.g. --input 2,3,12,12")
     shapes = [parse_shape(text) for text in inputs]
     args, kwargs = parse_args(arguments)
     twin_args, twin_kwargs = parse_args(twin_arguments) if twin_arguments is not None else (args, kwargs)
@@ -95,6 +76,7 @@ def run_layer(
     if len(shapes) == 1 and not foreign_without_layout:  # a layout unknown, the nearby shapes are too
         shapes = nearby_shapes(shapes[0], options.layout)
     result = check_layer(make_layer, shapes, make_twin, draws=draws, names=names, options=options)
+    result.name = layer.rpartition(":")[2] or layer
     if options.layout is not None and layout_note:
         result.notes.append(f"  {layout_note}")
     against = f"{twin} autograd and finite differences" if twin else "finite differences alone"
@@ -184,18 +166,16 @@ def main(
                 lambda: network_cls(*args, **kwargs), shapes, target=target, classes=classes, exclude=exclude
             )
             click.echo(format_network(result))
-            summary = network_summary(result)
         else:
             result, header = run_layer(layer, twin, arguments, twin_arguments, inputs, draws, options)
             click.echo(header)
-            click.echo(format_result(result))
-            summary = layer_summary(result, layer.rpartition(":")[2] or layer)
-    except (LayerError, AdapterError) as error:
+            click.echo(format_layer(result))
+    except AdapterError as error:
         if json_file:
-            Path(json_file).write_text(json.dumps({"verdict": "error", "reason": str(error)}))
+            Path(json_file).write_text(Check(failure="error", reason=str(error)).to_json())
         usage = click.ClickException(str(error))
         usage.exit_code = 2  # 1 means a check failed
         raise usage from None
     if json_file:
-        Path(json_file).write_text(json.dumps(summary))
-    sys.exit(0 if summary["verdict"] == "ok" else 1)
+        Path(json_file).write_text(result.to_json())
+    sys.exit(0 if result.passed else 1)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import signal
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,28 +34,15 @@ import click
 import yaml
 from tabulate import tabulate
 
+from lablib.adapter.errors import AdapterError
 from lablib.atomic import staged_file
-
-
-class ClassError(click.ClickException):
-    """The class folder or the mapping file does not allow a check: exit status 2, as for the other modes."""
-
-    exit_code = 2
-
+from lablib.gradcheck.result import Check
 
 MAX_LINES = 200  # a check that prints more than this has its output noted, not shown
 LAYER_KEYS = {"class", "twin", "args", "twin_args", "input", "layout", "param", "target"}
+HEADERS = ["student", "check", "verdict", "worst_error", "layer", "tensor", "reason"]
 
-
-@dataclass
-class ClassRow:
-    student: str
-    check: str
-    verdict: str  # ok, FAIL, error, timeout
-    worst_error: str
-    layer: str
-    tensor: str
-    reason: str = ""
+Row = dict[str, str]  # the class table's row, by HEADERS
 
 
 def hand_ins(folder: Path) -> list[tuple[str, Path]]:
@@ -76,8 +61,9 @@ def defining(hand_in: Path, cls: str) -> Path | None:
     return None
 
 
-def run_check(arguments: Sequence[str], cwd: Path, timeout: int) -> tuple[dict[str, Any], str]:
-    """``python -m lablib.gradcheck ARGUMENTS`` in its own process group: its JSON verdict and a note on its output."""
+def run_check(arguments: Sequence[str], cwd: Path, timeout: int) -> tuple[Check, str]:
+    """``python -m lablib.gradcheck ARGUMENTS`` in its own process group: its check, read back from the JSON
+    it writes, and a note on its output."""
     with tempfile.TemporaryDirectory() as tmp:
         verdict_file, output_file = Path(tmp) / "verdict.json", Path(tmp) / "output.txt"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), str(cwd)])}
@@ -91,13 +77,13 @@ def run_check(arguments: Sequence[str], cwd: Path, timeout: int) -> tuple[dict[s
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)  # the check's own group: the student's code and its children
                 process.wait()
-                return {"verdict": "timeout", "reason": f"no answer within {timeout} s"}, ""
+                return Check(failure="timeout", reason=f"no answer within {timeout} s"), ""
         lines = output_file.read_text(errors="replace").splitlines()
         note = f"printed {len(lines)} lines" if len(lines) > MAX_LINES else ""
         if verdict_file.is_file():
-            return json.loads(verdict_file.read_text()), note
+            return Check.from_json(verdict_file.read_text()), note
         last = next((line for line in reversed(lines) if line.strip()), "")
-        return {"verdict": "error", "reason": f"exit status {process.returncode}: {last[:200]}"}, note
+        return Check(failure="error", reason=f"exit status {process.returncode}: {last[:200]}"), note
 
 
 def layer_arguments(entry: dict[str, Any], file: Path) -> list[str]:
@@ -121,7 +107,7 @@ def read_layers(path: str | None) -> dict[str, list[dict[str, Any]]]:
     try:
         layers = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ClassError(f"--layers {path}: {error}") from None
+        raise AdapterError(f"--layers {path}: {error}") from None
     problems = [
         f"{student}: {entry!r}"
         for student, entries in layers.items()
@@ -129,44 +115,38 @@ def read_layers(path: str | None) -> dict[str, list[dict[str, Any]]]:
         if not isinstance(entry, dict) or "class" not in entry or set(entry) - LAYER_KEYS
     ]
     if not isinstance(layers, dict) or problems:
-        raise ClassError(
+        raise AdapterError(
             f"--layers {path}: each student ('*' for all) lists layers as {{class: ..., twin: ..., args: ..., "
             f"input: ...}}; not {', '.join(problems) or type(layers).__name__}"
         )
     return layers
 
 
-def row_of(student: str, check: str, verdict: dict[str, Any], note: str) -> ClassRow:
-    error = verdict.get("worst_error")
-    reason = "; ".join(filter(None, [verdict.get("reason", ""), note]))
-    return ClassRow(
-        student,
-        check,
-        verdict["verdict"],
-        "" if error is None else f"{error:.1e}",
-        verdict.get("layer", ""),
-        verdict.get("tensor", ""),
-        reason,
-    )
+def row_of(student: str, check: str, result: Check, note: str = "") -> Row:
+    """The class table's row of one check: its summary, the note on its output added to the reason."""
+    summary = result.summary()
+    reason = "; ".join(filter(None, [summary.pop("reason"), note]))
+    return {"student": student, "check": check, **summary, "reason": reason}
 
 
 def check_student(
     student: str, hand_in: Path, layers: list[dict[str, Any]], timeout: int, network_arguments: list[str]
-) -> list[ClassRow]:
+) -> list[Row]:
+    """The rows of one hand-in: its network, then each layer the mapping file names for it."""
     rows = []
     network = defining(hand_in, "Network")
     if network is None:
-        rows.append(ClassRow(student, "network", "error", "", "", "", "no file defines class Network"))
+        rows.append(row_of(student, "network", Check(failure="error", reason="no file defines class Network")))
     else:
-        verdict, note = run_check([f"{network.name}:Network", "--network", *network_arguments], network.parent, timeout)
-        rows.append(row_of(student, "network", verdict, note))
+        result, note = run_check([f"{network.name}:Network", "--network", *network_arguments], network.parent, timeout)
+        rows.append(row_of(student, "network", result, note))
     for entry in layers:
         file = defining(hand_in, entry["class"])
         if file is None:
-            rows.append(ClassRow(student, f"layer {entry['class']}", "error", "", "", "", "no file defines it"))
+            rows.append(row_of(student, f"layer {entry['class']}", Check(failure="error", reason="no file defines it")))
             continue
-        verdict, note = run_check(layer_arguments(entry, file), file.parent, timeout)
-        rows.append(row_of(student, f"layer {entry['class']}", verdict, note))
+        result, note = run_check(layer_arguments(entry, file), file.parent, timeout)
+        rows.append(row_of(student, f"layer {entry['class']}", result, note))
     return rows
 
 
@@ -181,27 +161,26 @@ def grade_class(
     """Check every hand-in in ``folder``; print the table, write it under ``out``; 1 if any check did not pass."""
     students = hand_ins(folder)
     if not students:
-        raise ClassError(f"{folder} holds no hand-ins: one sub-folder or one .py file per student")
+        raise AdapterError(f"{folder} holds no hand-ins: one sub-folder or one .py file per student")
     layers = read_layers(layers_file)
     network_arguments = [arg for shape in inputs for arg in ("--input", shape)]
     network_arguments += ["--target", target] if target else []
-    rows: list[ClassRow] = []
+    rows: list[Row] = []
     for student, hand_in in students:
         click.echo(f"checking {student} ...", err=True)
         own = layers.get("*", []) + layers.get(student, [])
         rows += check_student(student, hand_in, own, timeout, network_arguments)
-    headers = list(asdict(rows[0]))
     markdown = tabulate(
-        [list(asdict(r).values()) for r in rows], headers=headers, tablefmt="github", disable_numparse=True
+        [[row[key] for key in HEADERS] for row in rows], headers=HEADERS, tablefmt="github", disable_numparse=True
     )
-    failed = sum(row.verdict != "ok" for row in rows)
+    failed = sum(row["verdict"] != "ok" for row in rows)
     summary = f"{len(students)} students, {len(rows)} checks, {failed} not passed"
     click.echo(f"{markdown}\n\n{summary}")
     if out is not None:
         table = io.StringIO()
-        writer = csv.DictWriter(table, fieldnames=headers)
+        writer = csv.DictWriter(table, fieldnames=HEADERS)
         writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+        writer.writerows(rows)
         with staged_file(out / "gradcheck.csv") as tmp:
             tmp.write_text(table.getvalue())
         with staged_file(out / "gradcheck.md") as tmp:

@@ -1,0 +1,224 @@
+"""The checks of one layer on one input: against its PyTorch twin's autograd, against finite differences,
+and a loss layer's own.
+
+The layer's parameters are drawn afresh (so that no weight of 1 or bias of 0 hides a mistake) and
+copied into the twin. Against autograd, in float32: the output, the input gradient, every parameter
+gradient and every buffer (BatchNorm's running statistics). Against central finite differences, in
+float64 (in float32, with a step and tolerance fit for it, for a layer that computes in float32
+whatever it is given): the input gradient and every parameter gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lablib.adapter.errors import AdapterError, call
+from lablib.gradcheck.build import (
+    Options,
+    build,
+    draw_parameters,
+    no_input_grad,
+    run_backward,
+    run_forward,
+    torch_input_shape,
+    twin_shapes,
+)
+from lablib.gradcheck.compare import AUTOGRAD, FINITE_DIFFERENCES, FINITE_DIFFERENCES_32, STEP, compare
+from lablib.gradcheck.foreign import Foreign
+from lablib.gradcheck.result import Comparison
+from lablib.nn.gradient_check import eval_numerical_gradient_array
+from lablib.nn.module import Module
+
+if TYPE_CHECKING:
+    import torch
+
+
+def twin_output(twin: torch.nn.Module, twin_name: str, x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``twin(x)``; PyTorch's own refusal (an input smaller than the kernel) as one line."""
+    try:
+        return twin(x)
+    except Exception as error:  # PyTorch's own refusal, e.g. an input smaller than the kernel
+        raise AdapterError(f"{twin_name} refuses input of shape {shape}: {str(error).splitlines()[0]}") from error
+
+
+def twin_refusal(
+    make_twin: Callable[[], torch.nn.Module], twin_name: str, torch_shape: tuple[int, ...], shape: tuple[int, ...]
+) -> str | None:
+    """Why the twin refuses an input of ``shape`` (PyTorch does not define the layer there); None if it takes it."""
+    import torch
+
+    try:
+        twin_output(call(twin_name, make_twin), twin_name, torch.zeros(torch_shape), shape)
+    except AdapterError as error:
+        return str(error)
+    return None
+
+
+def _twinned(
+    make_layer: Callable[[], Any],
+    make_twin: Callable[[], torch.nn.Module],
+    names: tuple[str, str],
+    rng: np.random.Generator,
+    options: Options,
+) -> tuple[Module, torch.nn.Module, dict[str, np.ndarray]]:
+    """The layer in float32 with its parameters drawn, and the twin holding the same: both, and that state."""
+    import torch
+
+    name, twin_name = names
+    twin = call(twin_name, make_twin)
+    layer = build(name, make_layer, options, twin_shapes(twin)).float()
+    foreign = isinstance(layer, Foreign)
+    draw_parameters(layer, rng)
+    state = {key: np.array(value, copy=True) for key, value in layer.state_dict().items()}
+    twin_keys = list(twin_shapes(twin) if foreign else twin.state_dict())
+    if sorted(state) != sorted(twin_keys):
+        if foreign:
+            missing = ", ".join(sorted(set(twin_keys) - set(state)))
+            raise AdapterError(
+                f"{name}: found no attribute for {twin_name}'s {missing} "
+                f"({'; '.join(layer.describe()) or 'nothing found'}): say which with --param NAME=ATTRIBUTE:GRADIENT"
+            )
+        raise AdapterError(
+            f"{name}'s parameters and buffers {sorted(state)} are not {twin_name}'s {sorted(twin_keys)}: "
+            "name them as PyTorch does"
+        )
+    twin.load_state_dict({key: torch.from_numpy(value) for key, value in state.items()}, strict=not foreign)
+    return layer, twin, state
+
+
+def check_against_twin(
+    make_layer: Callable[[], Any],
+    make_twin: Callable[[], torch.nn.Module],
+    names: tuple[str, str],
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    options: Options,
+) -> list[Comparison]:
+    """Output, input and parameter gradients and buffers against autograd, in float32."""
+    import torch  # only where a twin is asked for: a network or a class check runs without it
+
+    layer, twin, state = _twinned(make_layer, make_twin, names, rng, options)
+    x = rng.standard_normal(torch_input_shape(layer, options, shape)).astype(np.float32)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty = twin_output(twin, names[1], tx, shape)
+    y = run_forward(layer, names[0], x)
+    expected_y = ty.detach().numpy()
+    checks = [compare("output", AUTOGRAD, shape, y, expected_y)]
+    if y.shape != expected_y.shape:
+        return checks
+    grad_output = rng.standard_normal(y.shape).astype(np.float32)
+    dx, grads = run_backward(layer, names[0], grad_output)
+    ty.backward(torch.from_numpy(grad_output))
+    if not no_input_grad(layer, dx):
+        checks.append(compare("input.grad", AUTOGRAD, shape, dx, tx.grad.numpy()))
+    twin_params = dict(twin.named_parameters())
+    checks += [compare(f"{p}.grad", AUTOGRAD, shape, grads[p], twin_params[p].grad.numpy()) for p in grads]
+    return checks + _buffer_checks(layer, twin, state, shape, x.size // x.shape[1])
+
+
+def _buffer_checks(
+    layer: Module, twin: torch.nn.Module, before: Mapping[str, np.ndarray], shape: tuple[int, ...], count: int
+) -> list[Comparison]:
+    """Each floating buffer against the twin's after one forward; a foreign layer's that differs by a
+    convention passes, with a note saying which."""
+    buffers = layer.state_dict()
+    checks = []
+    for b, value in twin.named_buffers():
+        if not value.is_floating_point():
+            continue
+        check = compare(b, AUTOGRAD, shape, buffers[b], value.numpy())
+        if isinstance(layer, Foreign) and check.comparable and not check.passed:
+            check.note = explain_buffer(b, buffers[b], before[b], value.numpy(), twin.momentum or 0.1, count)
+            check.verdict = "differs"
+        checks.append(check)
+    return checks
+
+
+def explain_buffer(
+    buffer: str, ours: np.ndarray, before: np.ndarray, after: np.ndarray, momentum: float, count: int
+) -> str:
+    """Why a running statistic differs from PyTorch's: a convention, named where one explains it."""
+    batch = (after - (1 - momentum) * before) / momentum  # PyTorch's batch statistic (unbiased for the variance)
+    readings = {
+        "with the momentum the other way round (momentum * batch statistic)": momentum * before + (1 - momentum) * batch
+    }
+    if buffer == "running_var":
+        biased = batch * (count - 1) / count
+        readings = {
+            "kept biased (divided by n) where PyTorch keeps the unbiased variance (n - 1)": (1 - momentum) * before
+            + momentum * biased,
+            **readings,
+            "kept biased and with the momentum the other way round": momentum * before + (1 - momentum) * biased,
+        }
+    for how, expected in readings.items():
+        if np.allclose(ours, expected, rtol=1e-3, atol=1e-5):
+            return f"{buffer} {how}: a buffer, not a gradient; it changes evaluation, not training"
+    return f"{buffer} differs from PyTorch's: a buffer, not a gradient; it changes evaluation, not training"
+
+
+def check_by_finite_differences(
+    make_layer: Callable[[], Any],
+    name: str,
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    options: Options,
+    shapes: Mapping[str, Any] | None = None,
+) -> list[Comparison]:
+    """Input and parameter gradients against central differences of ``sum(forward(x) * grad_output)``, in float64.
+
+    A layer that computes in float32 whatever it is given is differentiated in float32, with a step and
+    tolerance fit for float32 (its tensors are labelled so).
+    """
+    layer = build(name, make_layer, options, shapes).double()
+    draw_parameters(layer, rng)
+    x = rng.standard_normal(torch_input_shape(layer, options, shape))
+    grad_output = rng.standard_normal(run_forward(layer, name, x).shape)
+    against = FINITE_DIFFERENCES
+    if isinstance(layer, Foreign) and layer.computes_in == np.float32:
+        against = FINITE_DIFFERENCES_32
+    dx, grads = run_backward(layer, name, grad_output)
+    forward = layer.forward
+    checks = []
+    if not no_input_grad(layer, dx):
+        numeric = eval_numerical_gradient_array(forward, x, grad_output, STEP[against])
+        checks.append(compare("input.grad", against, shape, dx, numeric))
+    for pname, param in layer.named_parameters():
+        numeric = eval_numerical_gradient_array(lambda _: forward(x), param.data, grad_output, STEP[against])
+        checks.append(compare(f"{pname}.grad", against, shape, grads[pname], numeric))
+    return checks
+
+
+def check_loss(
+    make_layer: Callable[[], Any],
+    make_twin: Callable[[], torch.nn.Module] | None,
+    names: tuple[str, str],
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    options: Options,
+) -> list[Comparison]:
+    """A loss layer (``forward(input, target)``, ``backward()``): its loss and input gradient, class-index targets."""
+    name, twin_name = names
+    layer = build(name, make_layer, options).double()
+    x = rng.standard_normal(shape)
+    target = rng.integers(0, shape[1], shape[0])
+    loss = call(f"{name}.forward", layer.forward, x, target)
+    dx = call(f"{name}.backward", layer.backward)
+    checks = []
+    if make_twin is not None:
+        import torch
+
+        twin = call(twin_name, make_twin)
+        tx = torch.from_numpy(x.astype(np.float32)).requires_grad_()
+        expected = twin(tx, torch.from_numpy(target))
+        expected.backward()
+        checks.append(compare("loss", AUTOGRAD, shape, np.asarray(loss, np.float32), expected.detach().numpy()))
+        checks.append(compare("input.grad", AUTOGRAD, shape, dx, tx.grad.numpy()))
+    against = FINITE_DIFFERENCES_32 if layer.computes_in == np.float32 else FINITE_DIFFERENCES
+    numeric = eval_numerical_gradient_array(
+        lambda v: np.asarray(layer.forward(v, target)), x, np.ones(()), STEP[against]
+    )
+    checks.append(compare("input.grad", against, shape, dx, numeric))
+    return checks
