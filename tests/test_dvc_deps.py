@@ -57,26 +57,35 @@ def _framework_table(node: ast.stmt) -> dict[str, str] | None:
     return None
 
 
-@cache
-def imports_of(path: Path) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
-    """The modules ``path`` imports (with their parent packages), and its framework tables as
-    ``(framework, module)`` pairs."""
+def import_statements(path: Path) -> list[tuple[str, list[str]]]:
+    """Each import in ``path``, at the top or inside a function, as ``(module, names imported from it)``:
+    ``import a.b`` is ``("a.b", [])``, a relative import is resolved against the file's package."""
     tree = ast.parse(path.read_text(), filename=str(path))
     package = ".".join(path.relative_to(REPO).with_suffix("").parts)
     if path.name != "__init__.py":
         package = package.rpartition(".")[0]
-    found: set[str] = set()
+    statements: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.update(_with_parents(alias.name))
+            statements.extend((alias.name, []) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
-            found.update(_with_parents(base))
-            found.update(f"{base}.{alias.name}" for alias in node.names if module_file(f"{base}.{alias.name}"))
+            statements.append((base, [alias.name for alias in node.names]))
+    return statements
+
+
+@cache
+def imports_of(path: Path) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+    """The modules ``path`` imports (with their parent packages), and its framework tables as
+    ``(framework, module)`` pairs."""
+    found: set[str] = set()
+    for base, names in import_statements(path):
+        found.update(_with_parents(base))
+        found.update(f"{base}.{name}" for name in names if module_file(f"{base}.{name}"))
+    tree = ast.parse(path.read_text(), filename=str(path))
     tables = [(fw, module) for node in tree.body if (table := _framework_table(node)) for fw, module in table.items()]
     return frozenset(found), tuple(tables)
 
@@ -159,21 +168,12 @@ def test_no_stage_depends_on_the_gradient_checker():
 
 def module_edges(path: Path) -> set[str]:
     """The project modules ``path`` imports by name (a package's ``__init__``, not every parent package)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    package = ".".join(path.relative_to(REPO).with_suffix("").parts)
-    if path.name != "__init__.py":
-        package = package.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
-            for alias in node.names:
-                found.add(f"{base}.{alias.name}" if module_file(f"{base}.{alias.name}") else base)
+    for base, names in import_statements(path):
+        submodules = [f"{base}.{name}" for name in names if module_file(f"{base}.{name}")]
+        found.update(submodules)
+        if len(submodules) < len(names) or not names:
+            found.add(base)
     return {name for name in found if module_file(name)}
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -251,3 +252,52 @@ def test_python_dash_m_runs_it(tmp_path):
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok: all 7 checks passed" in done.stdout
+
+
+def _leaky(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, 0.01 * x)
+
+
+def test_an_input_within_the_step_of_a_kink_is_judged_by_the_side_it_lies_on():
+    from lablib.gradcheck.layer_checks import at_kinks
+    from lablib.nn.gradient_check import eval_numerical_gradient_array
+
+    h = 1e-6
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    x[1, 2], x[3, 0] = 0.3 * h, -0.4 * h  # within the step of LeakyReLU's kink at 0
+    g = np.random.default_rng(1).standard_normal(x.shape)
+    correct = g * np.where(x > 0, 1.0, 0.01)
+    numeric = eval_numerical_gradient_array(_leaky, x, g, h)
+    assert abs(numeric[1, 2] - correct[1, 2]) > 1e-2  # the central difference averages both sides
+    kinks = at_kinks(_leaky, x, g, h, correct, numeric.copy(), 1e-6)
+    assert sorted(kinks) == [(1, 2), (3, 0)]
+    assert kinks[(1, 2)] == pytest.approx(correct[1, 2]) and kinks[(3, 0)] == pytest.approx(correct[3, 0])
+
+    averaged = correct.copy()
+    averaged[1, 2] = g[1, 2] * 0.505  # a backward matching neither side is not excused
+    assert (1, 2) not in at_kinks(_leaky, x, g, h, averaged, numeric.copy(), 1e-6)
+
+
+def test_a_wrong_gradient_of_a_smooth_layer_or_at_many_entries_is_no_kink():
+    from lablib.gradcheck.layer_checks import KINK_ENTRIES, at_kinks
+    from lablib.nn.gradient_check import eval_numerical_gradient_array
+
+    h = 1e-6
+    x = np.random.default_rng(2).standard_normal((6, 7))
+    g = np.ones_like(x)
+    numeric = eval_numerical_gradient_array(np.tanh, x, g, h)
+    off = (1 - np.tanh(x) ** 2) * 1.001
+    assert at_kinks(np.tanh, x, g, h, off, numeric, 1e-6) == {}  # one-sided differences agree: a real error
+
+    x = np.linspace(-h / 2, h / 2, KINK_ENTRIES + 1)  # every entry within the step of the kink
+    numeric = eval_numerical_gradient_array(_leaky, x, np.ones_like(x), h)
+    assert at_kinks(_leaky, x, np.ones_like(x), h, np.where(x > 0, 1.0, 0.01), numeric, 1e-6) == {}
+
+
+def test_the_readme_leaky_relu_passes_although_an_input_lies_at_its_kink():
+    result = CliRunner().invoke(
+        main,
+        ["mylayers/my_layers.py:LeakyReLU", "--twin", "torch.nn.LeakyReLU", "--args", "0.01", "--input", "2,20,26,26"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "within the step of a kink" in result.output and "buffer" not in result.output

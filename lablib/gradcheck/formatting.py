@@ -29,9 +29,9 @@ def format_layer(result: Check) -> str:
     verdict = (
         f"FAIL: {len(failures)} of {len(rows)} checks failed" if failures else f"ok: all {len(rows)} checks passed"
     )
-    if differences and not failures:
-        passed = len(rows) - len(differences)
-        verdict = f"ok: all {passed} gradient and output checks passed; {len(differences)} buffer(s) differ"
+    buffers = sum(1 for row in rows if row[-1] == "differs")
+    if buffers and not failures:
+        verdict = f"ok: all {len(rows) - buffers} gradient and output checks passed; {buffers} buffer(s) differ"
     table = tabulate(rows, headers=headers, disable_numparse=True)
     return "\n".join(
         [*result.notes, *([""] if result.notes else []), table, *result.skipped, *differences, *failures, verdict]

@@ -30,7 +30,7 @@ class Comparison:
     max_rel: float
     verdict: str  # ok or FAIL; differs (a buffer), zero (exact, as the differences find), not a gradient
     where: str = ""  # where the two differ most, or how their shapes differ
-    note: str = ""  # a buffer that differs from PyTorch's convention: why (not a wrong gradient)
+    note: str = ""  # why a passing comparison is not plain: a buffer's convention, entries at a kink
     input_shape: tuple[int, ...] = ()
     layer: str = ""
     through: str = ""  # a network's: network (d loss), layer (d sum(output * g)), loss or twin
