@@ -14,7 +14,9 @@ template or a tutorial, read unchanged through the adapter (:mod:`lablib.gradche
 named layer) checked in its own process, into one table. Every check ends in one
 :class:`~lablib.gradcheck.result.Check`, printed by :mod:`lablib.gradcheck.formatting`; every failure
 that stops one is an :class:`~lablib.adapter.errors.AdapterError`, one line.
-Exit status: 0 when every check passes, 1 when one fails, 2 when the command cannot run.
+Exit status: 0 when every check passes, 1 when one fails (the student's constructor, forward or backward
+raising included: the failure names the exception and the student's file and line), 2 when the command
+cannot run (a missing file, a bad argument or shape).
 
 The modules, one concern each: the command line's syntax (``arguments``); a foreign layer as the checks
 read it (``foreign``, with ``layout``, ``shapes``, ``inspection`` and ``loader``); a layer's check
@@ -27,6 +29,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -34,6 +37,7 @@ from lablib.adapter.errors import AdapterError, call
 from lablib.adapter.methods import BACKWARD_NAMES, FORWARD_NAMES
 from lablib.gradcheck.arguments import nearby_shapes, parse_args, parse_mapping, parse_shape
 from lablib.gradcheck.build import Options
+from lablib.gradcheck.diagnosis import crash_site
 from lablib.gradcheck.formatting import format_layer, format_network
 from lablib.gradcheck.inspection import is_loss
 from lablib.gradcheck.layer import check_layer, resolve_layout
@@ -96,6 +100,15 @@ def is_network(cls: type) -> bool:
     return is_loss(*(functools.partial(method, None) for method in methods))
 
 
+def cannot_run(error: AdapterError, json_file: str | None) -> NoReturn:
+    """Exit 2, the command's misuse (a missing file, a bad shape), with its one line (and as JSON where asked)."""
+    if json_file:
+        Path(json_file).write_text(Check(failure="error", reason=str(error)).to_json())
+    usage = click.ClickException(str(error))
+    usage.exit_code = 2  # 1 means a check failed
+    raise usage from None
+
+
 @click.command()
 @click.argument("layer")
 @click.option(
@@ -125,7 +138,7 @@ def is_network(cls: type) -> bool:
 )
 @click.option("--network", "as_network", is_flag=True, help="Check LAYER as a template Network (found on its own).")
 @click.option("--exclude", multiple=True, help="A network's parameter to leave out, by attribute or layer.attribute.")
-@click.option("--classes", default=10, show_default=True, type=click.IntRange(2), help="A network's classes.")
+@click.option("--classes", type=click.IntRange(2), help="A network's classes (default: its output's width).")
 @click.option("--layers", "layers_file", type=click.Path(dir_okay=False), help="Class mode: YAML of layers to check.")
 @click.option("--timeout", default=120, show_default=True, type=click.IntRange(1), help="Class mode: seconds a check.")
 @click.option("--out", type=click.Path(file_okay=False), help="Class mode: folder for gradcheck.md and gradcheck.csv.")
@@ -142,7 +155,7 @@ def main(
     target: str | None,
     as_network: bool,
     exclude: tuple[str, ...],
-    classes: int,
+    classes: int | None,
     layers_file: str | None,
     timeout: int,
     out: str | None,
@@ -158,6 +171,9 @@ def main(
             sys.exit(grade_class(Path(layer), layers_file, timeout, Path(out) if out else None, inputs, target))
         options = Options(parse_mapping(params), parse_layout(layout) if layout else None, target=target)
         layer_cls = load_class(layer)
+    except AdapterError as error:
+        cannot_run(error, json_file)
+    try:
         if as_network or (twin is None and is_network(layer_cls)):
             network_cls = layer_cls
             args, kwargs = parse_args(arguments)
@@ -171,11 +187,11 @@ def main(
             click.echo(header)
             click.echo(format_layer(result))
     except AdapterError as error:
-        if json_file:
-            Path(json_file).write_text(Check(failure="error", reason=str(error)).to_json())
-        usage = click.ClickException(str(error))
-        usage.exit_code = 2  # 1 means a check failed
-        raise usage from None
+        site = crash_site(error)
+        if not site:
+            cannot_run(error, json_file)
+        result = Check(reason=f"{error} ({site})")  # the student's code raised: a failed check, not our misuse
+        click.echo(f"FAIL: {result.reason}")
     if json_file:
         Path(json_file).write_text(result.to_json())
     sys.exit(0 if result.passed else 1)

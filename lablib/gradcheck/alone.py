@@ -16,13 +16,32 @@ import numpy as np
 from lablib.adapter.arrays import Path_, get, label
 from lablib.adapter.errors import AdapterError, call
 from lablib.adapter.methods import BACKWARD_NAMES, FORWARD_NAMES, find_method
+from lablib.gradcheck.diagnosis import Context, diagnose, wrong_shape
 from lablib.gradcheck.foreign import Foreign
 from lablib.gradcheck.probe import FORWARD_SEED
 from lablib.gradcheck.result import Comparison
-from lablib.gradcheck.sampling import STEP, central, compare_sampled, excluded, layer_name, sample, unmeasured
+from lablib.gradcheck.sampling import (
+    STEP,
+    TOLERANCE,
+    central,
+    compare_sampled,
+    excluded,
+    layer_name,
+    sample,
+    unmeasured,
+)
 from lablib.gradcheck.shapes import Permuted, candidates
 
 OWN = "input (its own backward)"
+
+
+def diagnosed(
+    c: Comparison, analytic: np.ndarray, numeric: np.ndarray, dtype: np.dtype, shape: tuple[int, ...]
+) -> Comparison:
+    """``c`` with, where it fails, the diagnosis of its sampled entries (``shape``: the layer's input)."""
+    if not c.passed:
+        c.diagnosis = diagnose(analytic, numeric, Context(shape, TOLERANCE[dtype]))
+    return c
 
 
 def check_loss_alone(
@@ -43,7 +62,9 @@ def check_loss_alone(
     indices = sample(x.size, dx, rng)
     numeric = np.array([central(objective, x, i, STEP[dtype]) for i in indices])
     name = layer_name(path, layer)
-    return [compare_sampled(name, OWN, "loss", dx.flat[indices], numeric, dtype, (indices, x.shape))]
+    analytic = dx.flat[indices]
+    checked = compare_sampled(name, OWN, "loss", analytic, numeric, dtype, (indices, x.shape))
+    return [diagnosed(checked, analytic, numeric, dtype, x.shape)]
 
 
 def check_alone(
@@ -78,10 +99,11 @@ def check_alone(
         indices = sample(x.size, dx, rng)
         numeric = np.array([central(objective, x, i, STEP[dtype]) for i in indices])
         analytic = np.asarray(dx, np.float64).flat[indices]
-        checks.append(compare_sampled(name, OWN, "layer", analytic, numeric, dtype, (indices, x.shape)))
+        checked = compare_sampled(name, OWN, "layer", analytic, numeric, dtype, (indices, x.shape))
+        checks.append(diagnosed(checked, analytic, numeric, dtype, x.shape))
     for binding in module.bindings:
         if binding.kind == "parameter" and not excluded(path, binding.value, exclude):
-            checks.append(_parameter_alone(module, binding, name, objective, rng, dtype))
+            checks.append(_parameter_alone(module, binding, name, objective, rng, dtype, x.shape))
     return checks
 
 
@@ -92,13 +114,17 @@ def _parameter_alone(
     objective: Callable[[], float],
     rng: np.random.Generator,
     dtype: np.dtype,
+    input_shape: tuple[int, ...],
 ) -> Comparison:
     """The gradient of one parameter that the layer's own backward left, against differences of ``objective``."""
     tensor = f"{label(binding.value)} (its own backward)"
     grad = getattr(module, binding.name).grad
     if grad.shape != binding.shape:
-        return unmeasured(name, tensor, "layer", f"gradient of shape {grad.shape}, parameter {binding.stored}")
+        c = unmeasured(name, tensor, "layer", f"gradient of shape {grad.shape}, parameter {binding.stored}")
+        c.diagnosis = wrong_shape(grad, np.empty(binding.stored), Context(input_shape))
+        return c
     grad = binding.to_layer(grad).astype(np.float64)
     indices = sample(grad.size, grad, rng)
     numeric = np.array([central(objective, get(module.layer, binding.value), i, STEP[dtype]) for i in indices])
-    return compare_sampled(name, tensor, "layer", grad.flat[indices], numeric, dtype, (indices, grad.shape))
+    checked = compare_sampled(name, tensor, "layer", grad.flat[indices], numeric, dtype, (indices, grad.shape))
+    return diagnosed(checked, grad.flat[indices], numeric, dtype, input_shape)

@@ -1,10 +1,12 @@
 """The class check: every hand-in of a folder, each in its own process with a time limit, into one table.
 
-A hand-in is a sub-folder or a single ``.py`` file per student. The template fixes ``Network``'s
-interface, so the core of the table needs no mapping: the first file that defines ``class Network``
-is checked by :mod:`lablib.gradcheck.network`. A small YAML file adds per-layer rows: under ``"*"``
-the layers every student writes, under a student's name that student's own, each entry as the
-command line would give it::
+A hand-in is a sub-folder or a single ``.py`` file per student, or, in one flat folder, the course's
+files named with the student's id (``network_<id>.py``, ``layer_<id>.py``, notebooks and a report, never
+run), grouped by id. The template fixes ``Network``'s interface, so the core of the table needs no
+mapping: the first file that defines ``class Network`` is checked by :mod:`lablib.gradcheck.network`,
+imported as :mod:`lablib.gradcheck.loader` imports a hand-in's file (inside its package, if any). A
+small YAML file adds per-layer rows: under ``"*"`` the layers every student writes, under a student's
+name that student's own, each entry as the command line would give it::
 
     "*":
       - {class: FullyConnected, twin: torch.nn.Linear, args: "20, 10", input: "4,20"}
@@ -40,25 +42,34 @@ from lablib.gradcheck.result import Check
 
 MAX_LINES = 200  # a check that prints more than this has its output noted, not shown
 LAYER_KEYS = {"class", "twin", "args", "twin_args", "input", "layout", "param", "target"}
+COURSE_NETWORK = re.compile(r"network_(?P<id>\w+)\.py")  # the course's flat format: one id a student
 HEADERS = ["student", "check", "verdict", "worst_error", "layer", "tensor", "reason"]
 
 Row = dict[str, str]  # the class table's row, by HEADERS
 
 
-def hand_ins(folder: Path) -> list[tuple[str, Path]]:
-    """Each student's name and hand-in (a folder or a file), in name order."""
+def hand_ins(folder: Path) -> list[tuple[str, list[Path]]]:
+    """Each student's name and the ``.py`` files of their hand-in, in name order: a sub-folder's, a single
+    file, or the files of one id beside a ``network_<id>.py`` (each file to the longest id it ends with)."""
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_")))
-    return [(p.stem, p) for p in entries if p.is_dir() or p.suffix == ".py"]
+    ids = sorted((m["id"] for p in entries if p.is_file() and (m := COURSE_NETWORK.fullmatch(p.name))), key=len)
+    grouped: dict[str, list[Path]] = {}
+    taken: set[Path] = set()
+    for student in reversed(ids):
+        grouped[student] = [
+            p for p in entries if p.suffix == ".py" and p.stem.endswith(f"_{student}") and p not in taken
+        ]
+        taken.update(grouped[student])
+    for entry in entries:
+        if entry.is_dir() or (entry.suffix == ".py" and entry not in taken):
+            grouped[entry.stem] = sorted(entry.rglob("*.py")) if entry.is_dir() else [entry]
+    return sorted(grouped.items())
 
 
-def defining(hand_in: Path, cls: str) -> Path | None:
-    """The first file of the hand-in that defines ``class cls``."""
-    files = [hand_in] if hand_in.is_file() else sorted(hand_in.rglob("*.py"))
+def defining(files: list[Path], cls: str) -> Path | None:
+    """The first of the hand-in's files that defines ``class cls``."""
     pattern = re.compile(rf"^class\s+{re.escape(cls)}\b", re.MULTILINE)
-    for file in files:
-        if pattern.search(file.read_text(errors="replace")):
-            return file
-    return None
+    return next((file for file in files if pattern.search(file.read_text(errors="replace"))), None)
 
 
 def run_check(arguments: Sequence[str], cwd: Path, timeout: int) -> tuple[Check, str]:
@@ -130,7 +141,7 @@ def row_of(student: str, check: str, result: Check, note: str = "") -> Row:
 
 
 def check_student(
-    student: str, hand_in: Path, layers: list[dict[str, Any]], timeout: int, network_arguments: list[str]
+    student: str, hand_in: list[Path], layers: list[dict[str, Any]], timeout: int, network_arguments: list[str]
 ) -> list[Row]:
     """The rows of one hand-in: its network, then each layer the mapping file names for it."""
     rows = []
@@ -161,7 +172,9 @@ def grade_class(
     """Check every hand-in in ``folder``; print the table, write it under ``out``; 1 if any check did not pass."""
     students = hand_ins(folder)
     if not students:
-        raise AdapterError(f"{folder} holds no hand-ins: one sub-folder or one .py file per student")
+        raise AdapterError(
+            f"{folder} holds no hand-ins: one sub-folder or one .py file per student, or network_<id>.py files"
+        )
     layers = read_layers(layers_file)
     network_arguments = [arg for shape in inputs for arg in ("--input", shape)]
     network_arguments += ["--target", target] if target else []

@@ -22,7 +22,8 @@ def format_layer(result: Check) -> str:
             errors = (f"{max(c.max_abs for c in comparisons):.2e}", f"{worst.max_rel:.2e}")
         rows.append((tensor, against, *errors, "ok" if passed and not worst.note else worst.verdict))
         if not passed:
-            failures.append(f"{tensor} differs from {against} for input {worst.input_shape}, {worst.where}")
+            why = f": {worst.diagnosis}" if worst.diagnosis else ""
+            failures.append(f"{tensor} differs from {against} for input {worst.input_shape}, {worst.where}{why}")
         elif worst.note and worst.note not in differences:
             differences.append(worst.note)
     headers = ["tensor", "against", "max abs error", "max rel error", "verdict"]
@@ -62,7 +63,10 @@ def format_network(result: Check) -> str:
     table = tabulate(rows, headers=headers, disable_numparse=True)
     failing = [c for c in result.comparisons if not c.passed]
     lines = [*result.notes, "", table]
-    lines += [f"{c.layer} {c.tensor}: wrong{_how_wrong(c)}, {c.where}" for c in failing]
+    lines += [
+        f"{c.layer} {c.tensor}: wrong{_how_wrong(c)}, {c.where}{f': {c.diagnosis}' if c.diagnosis else ''}"
+        for c in failing
+    ]
     zero = [c for c in result.comparisons if c.verdict == "zero"]
     lines += [
         f"{c.layer} {c.tensor}: exactly zero, as the differences find (a bias before a normalisation)" for c in zero

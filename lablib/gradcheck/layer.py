@@ -113,6 +113,8 @@ def check_layer(
     probe = build(names[0], make_layer, options, shapes)
     if isinstance(probe, Foreign) and probe.is_loss:
         return _check_loss_layer(probe, make_layer, make_twin, input_shapes, draws, names, options, result)
+    if make_twin is None:
+        _takes(build(names[0], make_layer, options), names[0], input_shapes[0], options)
     for number, shape in enumerate(input_shapes):
         rngs = [generator(number, Stream.GRADCHECK, draw) for draw in range(draws)]
         if make_twin is not None:
@@ -129,6 +131,15 @@ def check_layer(
             result.comparisons += check_by_finite_differences(make_layer, names[0], shape, rng, options, shapes)
     _note_reading(build(names[0], make_layer, options, shapes), names[0], input_shapes[0], options, result)
     return result
+
+
+def _takes(layer: Module, name: str, shape: tuple[int, ...], options: Options) -> None:
+    """Without a twin nothing vouches for the input shape given: a forward that refuses it is the command's
+    misuse (exit 2), not the student's crash."""
+    try:
+        run_forward(layer.double(), name, np.zeros(torch_input_shape(layer, options, shape)))
+    except AdapterError as error:
+        raise AdapterError(str(error)) from None
 
 
 def _check_loss_layer(

@@ -48,10 +48,11 @@ def check_network(
     inputs: Sequence[tuple[int, ...]] = DEFAULT_INPUTS,
     *,
     target: str | None = None,
-    classes: int = 10,
+    classes: int | None = None,
     exclude: Sequence[str] = (),
 ) -> Check:
-    """Every parameter's and the input's gradient through the network, then each layer's own backward."""
+    """Every parameter's and the input's gradient through the network, then each layer's own backward; without
+    ``classes``, as many classes as the network's output is wide."""
     rng = generator(0, Stream.GRADCHECK)
     probe, how = start(make_network, inputs, target, classes, rng)
     layers = list(find_layers(probe.network))

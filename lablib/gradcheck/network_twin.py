@@ -100,7 +100,16 @@ def from_twin(layer: str, tensor: str, against: str, c: Comparison, entries: int
     """A comparison with the twin, as the network's table shows it."""
     where = c.where.replace("expected", "PyTorch")
     return Comparison(
-        tensor, against, c.max_abs, c.max_rel, c.verdict, where, layer=layer, through="twin", entries=entries
+        tensor,
+        against,
+        c.max_abs,
+        c.max_rel,
+        c.verdict,
+        where,
+        c.diagnosis,
+        layer=layer,
+        through="twin",
+        entries=entries,
     )
 
 

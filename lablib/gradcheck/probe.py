@@ -86,29 +86,53 @@ class Probe:
         return call(f"Network.{self.backward_name}", self._backward)
 
 
+def output_width(make_network: Callable[[], Any], shape: tuple[int, ...]) -> int | None:
+    """The number of classes a network scores: the width of the last ``(batch, width)`` array a forward gives,
+    its prediction or, where the loss does not take class indices, a layer's output before it."""
+    x = np.random.default_rng(FORWARD_SEED).standard_normal(shape)
+    probe = Probe(call("Network()", make_network), x, np.zeros(shape[0], np.int64), "indices", 2)
+    layers = list(find_layers(probe.network))
+    captured = capture_calls(layers)
+    try:
+        outputs = [probe.outputs()[0]]
+    except AdapterError:
+        outputs = []  # a loss that wants one-hot targets: the layers' outputs before it still tell
+    finally:
+        release(layers)
+    outputs += [out for _, _, out in reversed(list(captured.values()))]
+    widths = (o.shape[1] for o in outputs if isinstance(o, np.ndarray) and o.ndim == 2 and len(o) == shape[0])
+    return next(widths, None)
+
+
 def start(
     make_network: Callable[[], Any],
     inputs: Sequence[tuple[int, ...]],
     target: str | None,
-    classes: int,
+    classes: int | None,
     rng: np.random.Generator,
 ) -> tuple[Probe, str]:
-    """The network on the first input shape and target encoding its forward takes."""
+    """The network on the first input shape and target encoding its forward takes; without ``classes``, as
+    many classes as its output is wide."""
     errors = []
     for shape in inputs:
+        width = classes or output_width(make_network, shape)
+        if width is None:
+            errors.append(f"input {shape}: no output of shape (batch, classes) to count the classes by (--classes)")
+            continue
         for encoding in [target] if target else ["onehot", "indices"]:
             network = call("Network()", make_network)
             built = {id(layer): list(find_arrays(layer)) for _, layer in find_layers(network)}
             x = rng.standard_normal(shape)
-            labels = np.arange(shape[0]) % classes
-            probe = Probe(network, x, labels, encoding, classes)
+            labels = np.arange(shape[0]) % width
+            probe = Probe(network, x, labels, encoding, width)
             probe.built = built
             try:
                 probe.loss()
             except AdapterError as error:
                 errors.append(f"input {shape} with {encoding} targets: {error}")
                 continue
-            return probe, f"input {shape}, targets as {'one-hot rows' if encoding == 'onehot' else 'class indices'}"
+            how = f"input {shape}, targets as {'one-hot rows' if encoding == 'onehot' else 'class indices'}"
+            return probe, how + ("" if classes else f", {width} classes (the output's width)")
     raise AdapterError("; ".join(errors))
 
 

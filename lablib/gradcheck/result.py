@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-PASSING = ("ok", "differs", "zero", "not a gradient")  # verdicts that pass; the other is FAIL
+PASSING = ("ok", "differs", "zero", "not a gradient", "guarded")  # verdicts that pass; the other is FAIL
 
 
 @dataclass
@@ -28,8 +28,10 @@ class Comparison:
     against: str
     max_abs: float
     max_rel: float
-    verdict: str  # ok or FAIL; differs (a buffer), zero (exact, as the differences find), not a gradient
+    verdict: str  # ok or FAIL; differs (a buffer), zero (exact, as the differences find), not a gradient,
+    # guarded (finite differences off by what an epsilon guard in the forward explains)
     where: str = ""  # where the two differ most, or how their shapes differ
+    diagnosis: str = ""  # why a failing tensor is wrong, in words (lablib.gradcheck.diagnosis)
     note: str = ""  # why a passing comparison is not plain: a buffer's convention, entries at a kink
     input_shape: tuple[int, ...] = ()
     layer: str = ""
@@ -56,7 +58,7 @@ class Check:
     notes: list[str] = field(default_factory=list)  # how the layer was read: attributes, layout, dtype
     skipped: list[str] = field(default_factory=list)
     failure: str = ""  # "error" or "timeout": the check did not run
-    reason: str = ""
+    reason: str = ""  # why it did not run, or why it failed where no comparison says (the student's code raised)
 
     @property
     def passed(self) -> bool:
@@ -82,7 +84,8 @@ class Check:
         return max(pool, key=lambda c: (c.comparable, c.max_rel), default=None)
 
     def summary(self) -> dict[str, str]:
-        """The class table's row: the verdict, the worst error, the layer and tensor it is in, the reason."""
+        """The class table's row: the verdict, the worst error, the layer and tensor it is in, the reason (why the
+        check did not run, or the worst failing tensor's diagnosis)."""
         worst = self.worst()
         error = "" if worst is None or not worst.comparable else f"{worst.max_rel:.1e}"
         if worst is None:
@@ -91,7 +94,8 @@ class Check:
             layer, tensor = worst.layer, worst.tensor
         else:
             layer, tensor = self.name, f"{worst.tensor} vs {worst.against}"
-        return {"verdict": self.verdict, "worst_error": error, "layer": layer, "tensor": tensor, "reason": self.reason}
+        reason = self.reason or (worst.diagnosis if worst is not None and not worst.passed else "")
+        return {"verdict": self.verdict, "worst_error": error, "layer": layer, "tensor": tensor, "reason": reason}
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

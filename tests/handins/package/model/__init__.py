@@ -1,0 +1,1 @@
+from .network import *  # noqa: F403 - the template's re-export
