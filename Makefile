@@ -20,7 +20,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# bubblewrap seals each hand-in of a class run (python -m lablib.gradcheck FOLDER); without it the
+# checker falls back to resource limits and says so. Installed here where this user can.
 setup: $(INSTALLED)
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } || true
 
 repro: $(INSTALLED)
 	dvc repro
