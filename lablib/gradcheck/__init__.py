@@ -11,7 +11,8 @@ template or a tutorial, read unchanged through the adapter (:mod:`lablib.gradche
 (:mod:`lablib.gradcheck.network`): a template ``Network`` (``forward(input, target) -> (pred, loss)``,
 ``backward()``) by finite differences, through the whole network and layer by layer. One class
 (:mod:`lablib.gradcheck.classroom`): a folder of hand-ins, each network (and, with a mapping file, each
-named layer) checked in its own process, into one table. Every check ends in one
+named layer) checked in its own sealed process (:mod:`lablib.gradcheck.sandbox`), into one table, a
+grid and a feedback file per student (:mod:`lablib.gradcheck.feedback`). Every check ends in one
 :class:`~lablib.gradcheck.result.Check`, printed by :mod:`lablib.gradcheck.formatting`; every failure
 that stops one is an :class:`~lablib.adapter.errors.AdapterError`, one line.
 Exit status: 0 when every check passes, 1 when one fails (the student's constructor, forward or backward
@@ -21,7 +22,8 @@ cannot run (a missing file, a bad argument or shape).
 The modules, one concern each: the command line's syntax (``arguments``); a foreign layer as the checks
 read it (``foreign``, with ``layout``, ``shapes``, ``inspection`` and ``loader``); a layer's check
 (``layer``, ``layer_checks``, ``build``, ``compare``); a network's (``network``, ``probe``, ``sampling``,
-``alone``, ``network_twin``); a class's (``classroom``); the result (``result``) and its text (``formatting``).
+``alone``, ``network_twin``); a class's (``classroom``, ``sandbox``, ``feedback``); the result
+(``result``) and its text (``formatting``).
 """
 
 from __future__ import annotations
@@ -141,7 +143,13 @@ def cannot_run(error: AdapterError, json_file: str | None) -> NoReturn:
 @click.option("--classes", type=click.IntRange(2), help="A network's classes (default: its output's width).")
 @click.option("--layers", "layers_file", type=click.Path(dir_okay=False), help="Class mode: YAML of layers to check.")
 @click.option("--timeout", default=120, show_default=True, type=click.IntRange(1), help="Class mode: seconds a check.")
-@click.option("--out", type=click.Path(file_okay=False), help="Class mode: folder for gradcheck.md and gradcheck.csv.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Class mode: folder for gradcheck.md, gradcheck.csv, grid.md and feedback/<student>.md.",
+)
+@click.option("--memory", type=click.IntRange(64), help="Class mode: MiB of address space a check (default 4096).")
+@click.option("--file-size", type=click.IntRange(1), help="Class mode: MiB a check may write to a file (default 64).")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), hidden=True, help="Write the verdict as JSON.")
 def main(
     layer: str,
@@ -159,6 +167,8 @@ def main(
     layers_file: str | None,
     timeout: int,
     out: str | None,
+    memory: int | None,
+    file_size: int | None,
     json_file: str | None,
 ) -> None:
     """Check LAYER (FILE.py:CLASS or package.module.CLASS), a NumPy layer with forward and backward, against
@@ -168,7 +178,9 @@ def main(
         if Path(layer).is_dir():
             from lablib.gradcheck.classroom import grade_class
 
-            sys.exit(grade_class(Path(layer), layers_file, timeout, Path(out) if out else None, inputs, target))
+            given = {"memory": memory, "file_size": file_size}
+            limits = {key: mib << 20 for key, mib in given.items() if mib is not None}
+            sys.exit(grade_class(Path(layer), layers_file, timeout, Path(out) if out else None, inputs, target, limits))
         options = Options(parse_mapping(params), parse_layout(layout) if layout else None, target=target)
         layer_cls = load_class(layer)
     except AdapterError as error:

@@ -28,6 +28,7 @@ class Options:
     layout: Layout | None = None
     choice: int = 0  # which reading of square-shaped arrays (see lablib.gradcheck.shapes.candidates)
     target: str | None = None  # a loss layer's target: "indices", "onehot", or tried
+    held: tuple[str, ...] = ()  # parameters without a gradient found: drawn, their gradients not compared
 
 
 AS_FOUND = Options()  # the layer read as the adapter finds it: no mapping, PyTorch's layout, the first reading
@@ -44,7 +45,15 @@ def build(name: str, make: Callable[[], Any], options: Options, shapes: Mapping[
             "and define forward and backward, or give it a forward and a backward method "
             "(forward or __call__; backward or backprop)"
         )
-    return adapt(layer, options.mapping, options.layout, shapes, choice=options.choice, target=options.target)
+    return adapt(
+        layer,
+        options.mapping,
+        options.layout,
+        shapes,
+        choice=options.choice,
+        target=options.target,
+        held=options.held,
+    )
 
 
 def twin_shapes(twin: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -58,9 +67,13 @@ def torch_input_shape(layer: Module, options: Options, shape: tuple[int, ...]) -
 
 
 def draw_parameters(layer: Module, rng: np.random.Generator) -> None:
-    """Every parameter drawn from U(-1, 1) in place, keeping its dtype."""
+    """Every parameter (and every one held without a gradient) drawn from U(-1, 1) in place, keeping its dtype."""
     for param in layer.parameters():
         param.data[...] = rng.uniform(-1, 1, param.shape)
+    held = layer.held if isinstance(layer, Foreign) else ()
+    for name, buffer in layer.named_buffers():
+        if name in held:
+            buffer[...] = rng.uniform(-1, 1, buffer.shape)
 
 
 def run_forward(layer: Module, name: str, x: np.ndarray) -> np.ndarray:

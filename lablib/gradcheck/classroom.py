@@ -13,19 +13,21 @@ name that student's own, each entry as the command line would give it::
     alice:
       - {class: Convolution, twin: torch.nn.Conv2d, args: "8, 3, 3", twin_args: "3, 8, 3", input: "2,12,12,3"}
 
-A hand-in that does not import, raises, hangs or prints pages of output gets its own row with the
-reason and never stops the others. Rows go to the screen as Markdown, and with ``out`` to
-``gradcheck.md`` and ``gradcheck.csv``.
+Each check runs sealed by :mod:`lablib.gradcheck.sandbox`, in a private copy of the hand-in's files,
+so a hand-in that does not import, raises, hangs, prints pages, or breaks a limit gets its own row with
+the reason and never stops the others nor harms the grader's machine. Rows go to the screen as Markdown
+with the grid of :mod:`lablib.gradcheck.feedback`, and with ``out`` to ``gradcheck.md``,
+``gradcheck.csv``, ``grid.md`` and one ``feedback/<student>.md`` each.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 import re
-import signal
-import subprocess
+import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -38,14 +40,16 @@ from tabulate import tabulate
 
 from lablib.adapter.errors import AdapterError
 from lablib.atomic import staged_file
+from lablib.gradcheck.feedback import Row, grid, write_feedback
 from lablib.gradcheck.result import Check
+from lablib.gradcheck.sandbox import CPU_PER_SECOND, PROJECT, Limits, Sandbox, isolation, private_copy
 
 MAX_LINES = 200  # a check that prints more than this has its output noted, not shown
 LAYER_KEYS = {"class", "twin", "args", "twin_args", "input", "layout", "param", "target"}
 COURSE_NETWORK = re.compile(r"network_(?P<id>\w+)\.py")  # the course's flat format: one id a student
 HEADERS = ["student", "check", "verdict", "worst_error", "layer", "tensor", "reason"]
 
-Row = dict[str, str]  # the class table's row, by HEADERS
+HandIn = tuple[Path, list[Path]]  # the folder a hand-in's files are relative to, and its .py files
 
 
 def hand_ins(folder: Path) -> list[tuple[str, list[Path]]]:
@@ -72,29 +76,37 @@ def defining(files: list[Path], cls: str) -> Path | None:
     return next((file for file in files if pattern.search(file.read_text(errors="replace"))), None)
 
 
-def run_check(arguments: Sequence[str], cwd: Path, timeout: int) -> tuple[Check, str]:
-    """``python -m lablib.gradcheck ARGUMENTS`` in its own process group: its check, read back from the JSON
-    it writes, and a note on its output."""
+def reproduce(arguments: Sequence[str], file: Path) -> str:
+    """The command that reruns a check from the repository root (``arguments`` name the class in ``file``)."""
+    file = file.resolve()
+    shown = os.path.relpath(file, PROJECT) if file.is_relative_to(PROJECT) else str(file)
+    spec = f"{shown}:{arguments[0].rpartition(':')[2]}"
+    return shlex.join(["python", "-m", "lablib.gradcheck", spec, *arguments[1:]])
+
+
+def run_check(
+    arguments: Sequence[str], file: Path, hand_in: HandIn, sandbox: Sandbox, timeout: int
+) -> tuple[Check, str]:
+    """``python -m lablib.gradcheck ARGUMENTS`` sealed in a private copy of the hand-in, from ``file``'s folder:
+    its check, read back from the JSON it writes, and a note on its output."""
+    root, files = hand_in
     with tempfile.TemporaryDirectory() as tmp:
-        verdict_file, output_file = Path(tmp) / "verdict.json", Path(tmp) / "output.txt"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2]), str(cwd)])}
+        work = Path(tmp)
+        verdict_file, output_file = work / "verdict.json", work / "output.txt"
+        private_copy(files, root, work / "hand-in")
+        cwd = work / "hand-in" / file.parent.relative_to(root)
         command = [sys.executable, "-m", "lablib.gradcheck", *arguments, "--json", str(verdict_file)]
         with output_file.open("wb") as output:
-            process = subprocess.Popen(
-                command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the check's own group: the student's code and its children
-                process.wait()
-                return Check(failure="timeout", reason=f"no answer within {timeout} s"), ""
+            status = sandbox.run(command, work, cwd, output, timeout)
+        if status is None:
+            return Check(failure="timeout", reason=f"no answer within {timeout} s"), ""
         lines = output_file.read_text(errors="replace").splitlines()
         note = f"printed {len(lines)} lines" if len(lines) > MAX_LINES else ""
         if verdict_file.is_file():
             return Check.from_json(verdict_file.read_text()), note
         last = next((line for line in reversed(lines) if line.strip()), "")
-        return Check(failure="error", reason=f"exit status {process.returncode}: {last[:200]}"), note
+        reason = sandbox.limits.exceeded(status) or f"exit status {status}: {last[:200]}"
+        return Check(failure="error", reason=reason), note
 
 
 def layer_arguments(entry: dict[str, Any], file: Path) -> list[str]:
@@ -133,31 +145,36 @@ def read_layers(path: str | None) -> dict[str, list[dict[str, Any]]]:
     return layers
 
 
-def row_of(student: str, check: str, result: Check, note: str = "") -> Row:
-    """The class table's row of one check: its summary, the note on its output added to the reason."""
+def row_of(student: str, check: str, result: Check, note: str = "", command: str = "") -> Row:
+    """The class table's row of one check: its summary, the note on its output added to the reason, and the
+    command that reproduces it."""
     summary = result.summary()
     reason = "; ".join(filter(None, [summary.pop("reason"), note]))
-    return {"student": student, "check": check, **summary, "reason": reason}
+    return {"student": student, "check": check, **summary, "reason": reason, "command": command}
 
 
 def check_student(
-    student: str, hand_in: list[Path], layers: list[dict[str, Any]], timeout: int, network_arguments: list[str]
+    student: str,
+    hand_in: HandIn,
+    layers: list[dict[str, Any]],
+    network_arguments: list[str],
+    sandbox: Sandbox,
+    timeout: int,
 ) -> list[Row]:
     """The rows of one hand-in: its network, then each layer the mapping file names for it."""
+    checks = [("network", "Network", lambda file: [f"{file.name}:Network", "--network", *network_arguments])]
+    checks += [
+        (f"layer {entry['class']}", entry["class"], functools.partial(layer_arguments, entry)) for entry in layers
+    ]
     rows = []
-    network = defining(hand_in, "Network")
-    if network is None:
-        rows.append(row_of(student, "network", Check(failure="error", reason="no file defines class Network")))
-    else:
-        result, note = run_check([f"{network.name}:Network", "--network", *network_arguments], network.parent, timeout)
-        rows.append(row_of(student, "network", result, note))
-    for entry in layers:
-        file = defining(hand_in, entry["class"])
+    for check, cls, arguments_of in checks:
+        file = defining(hand_in[1], cls)
         if file is None:
-            rows.append(row_of(student, f"layer {entry['class']}", Check(failure="error", reason="no file defines it")))
+            rows.append(row_of(student, check, Check(failure="error", reason=f"no file defines class {cls}")))
             continue
-        result, note = run_check(layer_arguments(entry, file), file.parent, timeout)
-        rows.append(row_of(student, f"layer {entry['class']}", result, note))
+        arguments = arguments_of(file)
+        result, note = run_check(arguments, file, hand_in, sandbox, timeout)
+        rows.append(row_of(student, check, result, note, reproduce(arguments, file)))
     return rows
 
 
@@ -168,34 +185,39 @@ def grade_class(
     out: Path | None,
     inputs: Sequence[str],
     target: str | None,
+    limits: dict[str, int] | None = None,
 ) -> int:
-    """Check every hand-in in ``folder``; print the table, write it under ``out``; 1 if any check did not pass."""
+    """Check every hand-in in ``folder``, each sealed (``limits`` overrides :class:`Limits`' defaults); print
+    the table and the grid, write them and each student's feedback under ``out``; 1 if any check did not pass."""
     students = hand_ins(folder)
     if not students:
         raise AdapterError(
             f"{folder} holds no hand-ins: one sub-folder or one .py file per student, or network_<id>.py files"
         )
     layers = read_layers(layers_file)
+    sandbox = Sandbox(isolation(), Limits(cpu_seconds=CPU_PER_SECOND * timeout, **(limits or {})), folder)
     network_arguments = [arg for shape in inputs for arg in ("--input", shape)]
     network_arguments += ["--target", target] if target else []
     rows: list[Row] = []
-    for student, hand_in in students:
+    for student, files in students:
         click.echo(f"checking {student} ...", err=True)
         own = layers.get("*", []) + layers.get(student, [])
-        rows += check_student(student, hand_in, own, timeout, network_arguments)
+        root = folder / student if (folder / student).is_dir() else folder
+        rows += check_student(student, (root, files), own, network_arguments, sandbox, timeout)
     markdown = tabulate(
         [[row[key] for key in HEADERS] for row in rows], headers=HEADERS, tablefmt="github", disable_numparse=True
     )
     failed = sum(row["verdict"] != "ok" for row in rows)
     summary = f"{len(students)} students, {len(rows)} checks, {failed} not passed"
-    click.echo(f"{markdown}\n\n{summary}")
+    click.echo(f"{sandbox.describe()}\n\n{markdown}\n\n{summary}\n\n{grid(rows)}")
     if out is not None:
         table = io.StringIO()
-        writer = csv.DictWriter(table, fieldnames=HEADERS)
+        writer = csv.DictWriter(table, fieldnames=HEADERS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         with staged_file(out / "gradcheck.csv") as tmp:
             tmp.write_text(table.getvalue())
         with staged_file(out / "gradcheck.md") as tmp:
-            tmp.write_text(f"{markdown}\n\n{summary}\n")
+            tmp.write_text(f"{markdown}\n\n{summary}; {sandbox.describe()}\n")
+        write_feedback(rows, out)
     return 1 if failed else 0

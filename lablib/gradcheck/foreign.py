@@ -12,7 +12,8 @@ says which attribute is which tensor, ``shapes`` and ``choice`` which reading of
 (:mod:`lablib.gradcheck.layout`). A loss layer (``forward(input, target) -> (pred, loss)``,
 ``backward()``) becomes a loss module: ``forward(logits, target) -> float``,
 ``backward(grad_output=1.0) -> dx``, with ``target`` class indices, handed over as indices or one-hot
-(``target="indices"`` or ``"onehot"``; by default one-hot, and indices where one-hot raises).
+(``target="indices"`` or ``"onehot"``; by default one-hot, and indices where one-hot raises); the
+parameters ``held`` are read as buffers, their gradients not compared.
 ``Foreign.computes_in`` is the dtype the layer's last forward computed in (float32 where its output or
 any array it keeps is float32: a layer that casts whatever it is given), ``Foreign.returns_input_grad``
 whether its backward returned a gradient (a first layer may not); a gradient of the wrong shape is kept
@@ -48,12 +49,19 @@ class Foreign(Adapted):
     bindings: list[Permuted]
 
     def __init__(
-        self, layer: Any, bindings: Sequence[Permuted], layout: Layout | None = None, *, target: str | None = None
+        self,
+        layer: Any,
+        bindings: Sequence[Permuted],
+        layout: Layout | None = None,
+        *,
+        target: str | None = None,
+        held: Sequence[str] = (),
     ) -> None:
         super().__init__(layer, bindings)
         self.is_loss = is_loss(self._forward, self._backward)
         self.layout = None if layout is None or layout.is_torch else layout
         self.target = target
+        self.held = tuple(b.name for b in self.bindings if b.name in held)  # parameters read as buffers
         self.computes_in: np.dtype | None = None
         self.returns_input_grad: bool | None = None
 
@@ -61,14 +69,15 @@ class Foreign(Adapted):
         if self.is_loss:
             self.sync()
             return self._loss_forward(x, target)
-        raw = self.call_forward(self._in(x))
+        raw = self.call_forward(self.layer_input(x))
         kept = [array.dtype for array in find_arrays(self.layer).values()]
         self.computes_in = np.dtype(np.float32) if np.dtype(np.float32) in [raw.dtype, *kept] else raw.dtype
         y = to_torch(raw, self.layout.output) if self.layout else raw
         self.sync()  # a forward that replaced an array (a cast to float32) is read again
         return y.astype(x.dtype, copy=False)
 
-    def _in(self, x: np.ndarray) -> np.ndarray:
+    def layer_input(self, x: np.ndarray) -> np.ndarray:
+        """An input in PyTorch's layout as the layer takes it."""
         return np.ascontiguousarray(to_layer(x, self.layout.input)) if self.layout else x
 
     def _loss_forward(self, x: np.ndarray, target: np.ndarray | None) -> float:
@@ -78,7 +87,7 @@ class Foreign(Adapted):
         for number, encoding in enumerate(encodings):
             given = one_hot(target, x.shape[1], x.dtype) if encoding == "onehot" else target
             try:
-                out = self._forward(self._in(x), given, **self.flags())
+                out = self._forward(self.layer_input(x), given, **self.flags())
             except Exception:
                 if number + 1 < len(encodings):
                     continue
@@ -144,9 +153,10 @@ def adapt(
     *,
     choice: int = 0,
     target: str | None = None,
+    held: Sequence[str] = (),
 ) -> Module:
     """``layer`` as a ``lablib.nn.Module`` the checks read (a ``Module`` already is one and comes back as it is)."""
     if isinstance(layer, Module):
         return layer
-    readings = candidates(layer, mapping, shapes)
-    return Foreign(layer, readings[min(choice, len(readings) - 1)], layout, target=target)
+    readings = candidates(layer, mapping, shapes, held=held)
+    return Foreign(layer, readings[min(choice, len(readings) - 1)], layout, target=target, held=held)

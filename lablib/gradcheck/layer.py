@@ -6,12 +6,14 @@ names) or any layer that :mod:`lablib.gradcheck.foreign` can present as one: the
 tutorial's, with its own names, shapes and layout. Each check (:mod:`lablib.gradcheck.layer_checks`)
 runs on a few random inputs of each input shape. An error counts against the largest expected
 magnitude of its tensor (at least 1): the "max rel error" of the table. Without a twin (a layer of
-one's own design) only finite differences check it.
+one's own design) only finite differences check it. Gradients and running statistics under names no
+convention knows are found by behaviour (:mod:`lablib.gradcheck.discovery`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 from lablib.adapter.errors import AdapterError, call
 from lablib.gradcheck.build import AS_FOUND, Options, build, run_backward, run_forward, torch_input_shape, twin_shapes
 from lablib.gradcheck.compare import FINITE_DIFFERENCES_32, STEP, TOLERANCE
+from lablib.gradcheck.discovery import discover, merged, without_buffers
 from lablib.gradcheck.foreign import Foreign, adapt
 from lablib.gradcheck.inspection import is_layer
 from lablib.gradcheck.layer_checks import check_against_twin, check_by_finite_differences, check_loss, twin_refusal
@@ -82,7 +85,7 @@ def choose_reading(
     if len(readings) < 2:
         return options, ""
     for choice in range(len(readings)):
-        tried = Options(options.mapping, options.layout, choice, options.target)
+        tried = replace(options, choice=choice)
         checks = check_against_twin(make_layer, make_twin, names, shape, generator(0, Stream.GRADCHECK), tried)
         if checks[0].passed:
             return tried, "" if choice == 0 else f"reading {choice + 1} of the arrays' shapes gives the twin's output"
@@ -106,6 +109,10 @@ def check_layer(
     skipped and noted. Shapes are the layer's own: in its layout, for a layer read through the adapter.
     """
     result = Check()
+    found = discover(make_layer, make_twin, names, input_shapes[0], options)
+    options, result.notes = merged(options, found), found.notes
+    if found.hidden and make_twin is not None:
+        make_twin = without_buffers(make_twin, found.hidden)
     if make_twin is not None:
         options, note = choose_reading(make_layer, make_twin, names, input_shapes[0], options)
         result.notes += [note] if note else []

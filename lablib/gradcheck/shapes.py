@@ -68,11 +68,12 @@ def candidates(
     mapping: TensorMapping | None = None,
     shapes: Mapping[str, Sequence[int]] | None = None,
     among: Sequence[Path_] | None = None,
+    held: Sequence[str] = (),
 ) -> list[list[Permuted]]:
     """Every reading of the layer's arrays as PyTorch's tensors, the likeliest first (several for square shapes).
 
     ``mapping`` overrides what the names say; ``among`` narrows the search to the arrays a layer held when
-    it was built.
+    it was built; the parameters ``held`` (no gradient found) are read as buffers: held, not differentiated.
     """
     named = find_tensors(layer, among)
     for name, (value, grad) in (mapping or {}).items():
@@ -80,6 +81,9 @@ def candidates(
             del named[other]
         kind = "buffer" if name.startswith("running_") else "parameter"
         named[name] = (value, grad, kind)
+    for name in held:
+        if name in named:
+            named[name] = (named[name][0], None, "buffer")
     shapes = {name: tuple(shape) for name, shape in (shapes or {}).items()}
     if shapes:
         named = {name: item for name, item in named.items() if name in shapes}
