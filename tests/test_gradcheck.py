@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import lablib
 from lablib.gradcheck import main
+from tests.gradcheck_table import verdicts
 
 # A student's convolution: report 001's loop over the regions, at any stride and padding.
 CONV = """
@@ -85,16 +86,6 @@ def gradcheck(tmp_path: Path, source: str, *args: str, name: str = "MyConv2d") -
     layers.write_text(source)
     result = CliRunner().invoke(main, [f"{layers}:{name}", *args])
     return result.exit_code, result.output
-
-
-def verdicts(output: str) -> dict[tuple[str, str], str]:
-    """The table as {(tensor, against): verdict}."""
-    rows = {}
-    for line in output.splitlines():
-        cells = line.split()
-        if cells and cells[-1] in ("ok", "FAIL") and len(cells) >= 6:
-            rows[cells[0], cells[1]] = cells[-1]
-    return rows
 
 
 def test_a_correct_layer_passes_against_autograd_and_finite_differences(tmp_path):

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from lablib.gradcheck import main
 from lablib.gradcheck.discovery import probing_input
+from tests.gradcheck_table import verdicts
 
 BATCHNORM = """
 import numpy as np
@@ -94,16 +95,6 @@ def gradcheck(tmp_path: Path, source: str, name: str, args: list[str]) -> tuple[
     layers.write_text(source)
     result = CliRunner().invoke(main, [f"{layers}:{name}", *args])
     return result.exit_code, result.output
-
-
-def verdicts(output: str) -> dict[tuple[str, str], str]:
-    """The table as {(tensor, against): verdict}."""
-    rows = {}
-    for line in output.splitlines():
-        cells = line.split()
-        if cells and cells[-1] in ("ok", "FAIL", "differs") and len(cells) >= 6:
-            rows[cells[0], cells[1]] = cells[-1]
-    return rows
 
 
 def test_running_statistics_of_any_name_are_compared_with_the_twins(tmp_path):

@@ -29,6 +29,7 @@ from lablib.gradcheck.layout import Layout, to_layer, to_torch
 from lablib.gradcheck.loader import load_class
 from lablib.nn import Linear
 from lablib.optim import SGD
+from tests.gradcheck_table import verdicts
 
 HANDINS = Path(__file__).parent / "handins"
 ROOT = Path(lablib.__file__).parents[1]
@@ -158,16 +159,6 @@ BUGS = [
 def check(file: Path, cls: str, args: list[str]) -> tuple[int, str]:
     result = CliRunner().invoke(main, [f"{file}:{cls}", *args])
     return result.exit_code, result.output
-
-
-def verdicts(output: str) -> dict[tuple[str, str], str]:
-    """The layer table as {(tensor, against): verdict}."""
-    rows = {}
-    for line in output.splitlines():
-        cells = line.split()
-        if cells and cells[-1] in ("ok", "FAIL", "differs") and len(cells) >= 6:
-            rows[cells[0], cells[1]] = cells[-1]
-    return rows
 
 
 def planted(tmp_path: Path, file: str, wrong: str, right: str) -> Path:
