@@ -17,6 +17,9 @@ convolutions and linear layers from the model's shapes, and reports the fraction
 (the step's FLOPs at the GEMM rate) each framework reaches. It also times the NumPy step's own
 matrix products alone, at their shapes and in its layers' layouts: the step's time if everything
 else cost nothing, and so the best training ratio NumPy could reach against PyTorch's whole step.
+
+Memory: the peak of a training step and of an evaluation batch above the model and its data, each
+framework measured in a process of its own (``benchmarks/memory.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import json
 import statistics
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -32,6 +34,7 @@ import click
 import numpy as np
 import torch
 
+from benchmarks import memory
 from lablib import optim
 from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models.numpy_model import Classifier, build_numpy
@@ -57,8 +60,10 @@ class Result:
     torch_eval_img_s: float
     eval_ratio: float
     numpy_train_steps_s: float
-    numpy_peak_mb: float
-    torch_peak_mb: float
+    numpy_train_peak_mb: float
+    torch_train_peak_mb: float
+    numpy_eval_peak_mb: float
+    torch_eval_peak_mb: float
     step_gflop: float
     gemm_gflops: float
     floor_ms: float
@@ -93,27 +98,6 @@ def timed(fn: Callable[[], object], repeat: int = 1) -> float:
     for _ in range(repeat):
         fn()
     return (time.perf_counter() - start) / repeat
-
-
-def numpy_peak_mb(fn: Callable[[], object]) -> float:
-    """Peak of NumPy's own allocations during ``fn`` (NumPy reports them to tracemalloc)."""
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
-
-
-def torch_peak_mb(fn: Callable[[], object]) -> float:
-    """Peak of PyTorch's CPU allocator during ``fn``, from its profiler's memory events."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.cpu_memory_usage
-        peak = max(peak, current)
-    return peak / 2**20
 
 
 def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -264,8 +248,7 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
         torch_eval_img_s=img_s["torch_eval"],
         eval_ratio=img_s["np_eval"] / img_s["torch_eval"],
         numpy_train_steps_s=1000 / ms["np_train"],
-        numpy_peak_mb=numpy_peak_mb(np_train),
-        torch_peak_mb=torch_peak_mb(torch_train),
+        **memory.peaks(name, batch_size, width),
         step_gflop=step_gflop,
         gemm_gflops=gemm,
         floor_ms=floor_ms,
@@ -280,12 +263,12 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
 def format_table(results: list[Result]) -> str:
     header = (
         f"{'model':<12} {'batch':>5} | {'train ms':>17} | {'train img/s':>17} {'ratio':>5} | "
-        f"{'eval img/s':>17} {'ratio':>5} | {'peak MB':>13} | {'GEMM floor':>28}"
+        f"{'eval img/s':>17} {'ratio':>5} | {'peak MB: train, eval':>27} | {'GEMM floor':>28}"
     )
     lines = [
         header,
         f"{'':<12} {'':>5} | {'numpy':>8} {'torch':>8} | {'numpy':>8} {'torch':>8} {'':>5} | "
-        f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6} | "
+        f"{'numpy':>8} {'torch':>8} {'':>5} | {'numpy':>6} {'torch':>6} {'numpy':>6} {'torch':>6} | "
         f"{'GFLOP':>6} {'ms':>7} {'numpy':>6} {'torch':>6}",
         "-" * len(header),
     ]
@@ -294,7 +277,8 @@ def format_table(results: list[Result]) -> str:
             f"{r.model:<12} {r.batch_size:>5} | {r.numpy_train_ms:>8.2f} {r.torch_train_ms:>8.2f} | "
             f"{r.numpy_train_img_s:>8.0f} {r.torch_train_img_s:>8.0f} {r.train_ratio:>5.2f} | "
             f"{r.numpy_eval_img_s:>8.0f} {r.torch_eval_img_s:>8.0f} {r.eval_ratio:>5.2f} | "
-            f"{r.numpy_peak_mb:>6.0f} {r.torch_peak_mb:>6.0f} | "
+            f"{r.numpy_train_peak_mb:>6.0f} {r.torch_train_peak_mb:>6.0f} "
+            f"{r.numpy_eval_peak_mb:>6.0f} {r.torch_eval_peak_mb:>6.0f} | "
             f"{r.step_gflop:>6.2f} {r.floor_ms:>7.2f} {r.numpy_floor_fraction:>6.0%} {r.torch_floor_fraction:>6.0%}"
         )
     if results:

@@ -89,7 +89,11 @@ def committed(path: Path) -> dict[str, Any] | None:
     """``path`` as the repository's last commit holds it (JSON), or None outside git or where it has none."""
     try:
         shown = subprocess.run(
-            ["git", "show", f"HEAD:./{path.as_posix()}"], capture_output=True, text=True, check=False, timeout=30
+            ["git", "show", f"HEAD:./{Path(os.path.relpath(path)).as_posix()}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

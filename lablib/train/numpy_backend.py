@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,11 @@ class NumpyBackend:
     @staticmethod
     def check(params: TrainParams) -> None:
         """Nothing to refuse: the NumPy core runs on any CPU."""
+
+    @staticmethod
+    def machine(params: TrainParams) -> dict[str, Any]:
+        """Nothing beside ``lablib.machine.describe()``: NumPy's BLAS is the whole of it."""
+        return {}
 
     def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
         self.params = params

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
-from lablib.atomic import staged_dir
+import click
+
+from lablib import machine
+from lablib.atomic import staged_dir, staged_file
 from lablib.not_run import not_run_arrays, write_not_run
 from lablib.params import Params
 from lablib.train.checkpoint import save_npz
 from lablib.train.loop import Outputs, Pool, Trainer
 from lablib.train.numpy_backend import initial_state
+
+# Beside a training's metrics: the machine it ran on (lablib.machine), which its last bits depend on.
+MACHINE = "machine.json"
 
 # Each framework's backend, imported by name so that train_numpy neither imports PyTorch nor depends
 # on its files (tests/test_dvc_deps.py follows the entry of the stage's framework only).
@@ -28,9 +35,21 @@ def train(framework: str, params: Params, prepared: Path, split: Path, outputs: 
     backend = getattr(importlib.import_module(module), name)
     train_params = params.train_for(framework)
     backend.check(train_params)
+    here = {**machine.describe(), **backend.machine(train_params)}
+    baseline = machine.committed(outputs.live_dir / MACHINE)
+    if warning := machine.baseline_mismatch(here, baseline, f"train_{framework}"):
+        click.echo(f"Warning: {warning}", err=True)
     pool = Pool.load(prepared, split)
     trainer = Trainer(train_params, pool, backend, initial_state(train_params), outputs, framework)
-    return trainer.run()
+    summary = trainer.run()
+    write_machine(outputs, here)
+    return summary
+
+
+def write_machine(outputs: Outputs, here: dict[str, Any]) -> None:
+    """Record the machine beside the metrics (``MACHINE``): what the bits of this training depend on."""
+    with staged_file(outputs.live_dir / MACHINE) as tmp:
+        tmp.write_text(json.dumps(here, indent=2) + "\n")
 
 
 def record_not_run(outputs: Outputs, reason: str) -> None:
@@ -40,3 +59,4 @@ def record_not_run(outputs: Outputs, reason: str) -> None:
         write_not_run(live / "metrics.json", reason)
         (live / "plots" / "metrics").mkdir(parents=True)
         save_npz(outputs.model, not_run_arrays(reason))
+        (live / MACHINE).write_text(json.dumps(machine.describe(), indent=2) + "\n")

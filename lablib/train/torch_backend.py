@@ -6,6 +6,7 @@ import copy
 import json
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +38,13 @@ class TorchBackend:
     def check(params: TrainParams) -> None:
         """Refuse, before any data is read, a device this machine does not have."""
         resolve_device(params.device)
+
+    @staticmethod
+    def machine(params: TrainParams) -> dict[str, Any]:
+        """What PyTorch's bits depend on beside the CPU: its version, device and threads."""
+        device = resolve_device(params.device)
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        return {"torch_version": torch.__version__, "torch_device": name, "torch_threads": torch.get_num_threads()}
 
     def __init__(self, params: TrainParams, state: Mapping[str, np.ndarray]) -> None:
         self.params = params
