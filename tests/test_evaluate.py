@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner
 from dvclive import Live
 
-from lablib import nn
+from lablib import machine, nn
 from lablib.compare import PREDICT as compare_predict
 from lablib.compare import AgreementError, check_agreement, cross_metrics
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
@@ -89,6 +89,9 @@ def write_live(live_dir: Path, summary: dict, rng: np.random.Generator) -> None:
     }
     live.make_summary()
     live.end()
+    engine = {"torch_version": "2.13.0", "torch_device": "cpu", "torch_threads": 2}
+    own = engine if live_dir.name == "torch" else {}
+    (live_dir / "machine.json").write_text(json.dumps({**machine.describe(), **own}))
 
 
 def make_fake_run(root: Path, model: str = "lab2025_cnn") -> Path:

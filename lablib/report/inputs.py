@@ -29,6 +29,7 @@ TSV = {
     "val_loss": "val/loss.tsv",
     "val_acc": "val/acc.tsv",
     "lr": "lr.tsv",
+    "epoch_seconds": "epoch_seconds.tsv",
 }
 REPORT001_SERIES = "report001"
 
@@ -134,6 +135,7 @@ class Run:
     params: Params
     params_text: str
     train: dict[str, dict[str, Any]]
+    machine: dict[str, dict[str, Any]]
     not_run: dict[str, str]
     history: dict[str, dict[str, np.ndarray]]
     evaluation: dict[str, dict[str, Any]]
@@ -381,6 +383,7 @@ def load_run(paths: RunPaths) -> Run:
         params=params,
         params_text=paths.params.read_text(),
         train={fw: trained[fw] for fw in ran},
+        machine={fw: _read_json(paths.live / fw / "machine.json", f"train_{fw}") for fw in ran},
         not_run=not_run,
         history={fw: read_history(paths.live / fw) for fw in ran},
         evaluation={fw: _read_json(paths.evaluation / fw / "metrics.json", f"evaluate_{fw}") for fw in ran},

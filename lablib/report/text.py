@@ -41,6 +41,30 @@ def _speed(numpy_seconds: float, torch_seconds: float) -> str:
     return f"{FRAMEWORK_LABELS['torch' if numpy_seconds > torch_seconds else 'numpy']} {ratio:.1f}× faster"
 
 
+def _timing(run: Run) -> str:
+    """What the speed columns count, how much epochs varied, and the machine they were measured on."""
+    spread = " and ".join(
+        f"{number(min(run.history[fw]['epoch_seconds']))}–{number(max(run.history[fw]['epoch_seconds']))} s "
+        f"({FRAMEWORK_LABELS[fw]})"
+        for fw in run.frameworks
+    )
+    here = run.machine[run.frameworks[0]]
+    engines = [
+        f"NumPy {m['numpy_version']} on {m['blas_library']} {m['blas_version']} ({m['blas_kernel']} kernel, "
+        f"{m['blas_threads']} threads)"
+        if fw == "numpy"
+        else f"PyTorch {m['torch_version']} on {'the CPU' if m['torch_device'] == 'cpu' else m['torch_device']} "
+        f"({m['torch_threads']} threads)"
+        for fw, m in run.machine.items()
+    ]
+    return (
+        "Seconds per epoch count the training steps, the loading of their batches and the validation; images "
+        "per second count the training steps and their batches only, so the two columns can rank the "
+        f"frameworks differently. Single epochs took {spread}. Both trainings ran on one {here['cpu']} "
+        f"({here['cores']} cores): {' and '.join(engines)}."
+    )
+
+
 def _progress(name: str, metrics: dict[str, Any]) -> str:
     """Best and final accuracies of one framework's training, and what their gap says."""
     gap = metrics["final_train_acc"] - metrics["final_val_acc"]
@@ -100,7 +124,7 @@ def _results(run: Run, numbering: Numbering) -> Section:
         numbering.table("results", "validation and test accuracy, and speed, per framework.", results_table(run)),
         f"Validation accuracy is measured after every epoch on {validation_images(run)}; test accuracy "
         f"once, on the {run.test_images:,} test images, with the weights after the last epoch "
-        f"(for k-fold, of the best fold). An epoch took {took}.",
+        f"(for k-fold, of the best fold). An epoch took {took}. {_timing(run)}",
     ]
     kfold = {fw: run.train[fw].get("kfold") for fw in run.frameworks}
     if all(kfold.values()):
