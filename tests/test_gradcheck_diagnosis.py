@@ -266,6 +266,34 @@ def test_a_layer_guarded_in_both_passes_passes(eps):
     assert result.exit_code == 0, result.output
 
 
+# A softmax layer as students guard it: eps in the denominator, the backward the unguarded softmax's.
+GUARDED_SOFTMAX = """
+import numpy as np
+
+
+class Softmax:
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        self.out = e / (e.sum(axis=1, keepdims=True) + EPS)
+        return self.out
+
+    def backward(self, g):
+        return self.out * (g - np.sum(g * self.out, axis=1, keepdims=True))
+"""
+SOFTMAX_ARGS = ["--twin", "torch.nn.Softmax", "--twin-args", "dim=1", "--input", "4,10"]
+
+
+@pytest.mark.parametrize("eps", ["1e-12", "1e-9", "1e-7"])
+def test_a_layer_guarded_in_its_forward_alone_passes(tmp_path, eps):
+    """The guard moves a softmax by eps / sum(e) <= eps of itself: within finite differences' tolerance up to
+    1e-7, so the layer passes as it is; a backward off by 1 % still fails."""
+    code, output = gradcheck(tmp_path, GUARDED_SOFTMAX.replace("EPS", eps), *SOFTMAX_ARGS, name="Softmax")
+    assert code == 0, output
+    wrong = GUARDED_SOFTMAX.replace("EPS", eps).replace("(g - np.sum(g * self.out", "(g - 0.99 * np.sum(g * self.out")
+    code, output = gradcheck(tmp_path, wrong, *SOFTMAX_ARGS, name="Softmax")
+    assert code == 1, output
+
+
 @pytest.mark.parametrize(
     ("wrong", "right", "says"),
     [

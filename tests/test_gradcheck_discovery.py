@@ -175,3 +175,48 @@ def test_the_probing_input_tells_a_mean_from_a_variance():
     x = probing_input((64, 3, 8, 8), np.random.default_rng(0))
     assert (x.mean(axis=(0, 2, 3)) < -1).all()
     assert (x.var(axis=(0, 2, 3)) > 3).all()
+
+
+def test_parameters_no_name_announces_are_read_forward_and_backward(tmp_path):
+    """``mat``/``vec`` with ``g_mat``/``g_vec``: arrays the forward reads whose gradient the backward writes."""
+    source = (Path(__file__).parent / "handins" / "renamed" / "layer.py").read_text()
+    code, output = gradcheck(tmp_path, source, "Affine", FC_ARGS)
+    assert code == 0, output
+    assert "weight = mat (gradient g_mat), bias = vec (gradient g_vec): found by behaviour" in output
+    rows = verdicts(output)
+    for against in ("autograd", "finite"):
+        assert rows["weight.grad", against] == rows["bias.grad", against] == "ok"
+    buggy = source.replace("self.g_mat = output_grad.T @ self.input", "self.g_mat = output_grad.T @ self.input * 2")
+    code, output = gradcheck(tmp_path, buggy, "Affine", FC_ARGS)
+    assert code == 1 and {t for (t, _), v in verdicts(output).items() if v == "FAIL"} == {"weight.grad"}, output
+    assert "off by a factor 2" in output
+
+
+# The same layer with a constant table it reads but never learns: not taken for a parameter.
+CONSTANT = """
+import numpy as np
+
+
+class Affine:
+    def __init__(self, in_features, out_features):
+        self.mat = np.random.randn(out_features, in_features) * 0.01
+        self.vec = np.zeros(out_features)
+        self.mask = np.ones((out_features, in_features))
+
+    def forward(self, input):
+        self.input = input
+        return input @ (self.mat * self.mask).T + self.vec
+
+    def backward(self, output_grad):
+        self.g_mat = (output_grad.T @ self.input) * self.mask
+        self.g_vec = output_grad.sum(axis=0)
+        return output_grad @ (self.mat * self.mask)
+"""
+
+
+def test_two_arrays_a_gradient_fits_are_neither_taken_for_its_parameter(tmp_path):
+    """``mat`` and ``mask`` are read, of one shape, and claim ``g_mat``: which is the parameter is not guessed."""
+    code, output = gradcheck(tmp_path, CONSTANT, "Affine", FC_ARGS)
+    assert code == 2 and "found no attribute for torch.nn.Linear(5, 4)'s weight" in output, output
+    code, output = gradcheck(tmp_path, CONSTANT, "Affine", [*FC_ARGS, "--param", "weight=mat:g_mat"])
+    assert code == 0, output

@@ -239,8 +239,8 @@ def test_a_mapping_given_on_the_command_line_reads_attributes_of_any_name(tmp_pa
     renamed = renamed.replace("self.biases", "self.c").replace("self.d_biases", "self.gc")
     (tmp_path / "layer.py").write_text(renamed)
     args = ["--twin", "torch.nn.Linear", "--args", "5, 4", "--input", "3,5"]
-    code, output = check(tmp_path / "layer.py", "FullyConnected", args)
-    assert code == 2 and "found no attribute for torch.nn.Linear(5, 4)'s bias, weight" in output
+    code, output = check(tmp_path / "layer.py", "FullyConnected", args)  # read by its forward, written by backward
+    assert code == 0 and "weight = k (gradient gk), bias = c (gradient gc): found by behaviour" in output, output
     code, output = check(
         tmp_path / "layer.py", "FullyConnected", [*args, "--param", "weight=k:gk", "--param", "bias=c:gc"]
     )

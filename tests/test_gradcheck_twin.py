@@ -8,6 +8,7 @@ template's style (NCHW, a linear weight kept ``(in, out)``, biases ``(out, 1)``)
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -86,7 +87,7 @@ SCALED_GRADIENT = {
     ("changes", "layer", "tensor"),
     [
         (SCALED_GRADIENT, "layers[3] (FullyConnected)", "weights (gradient d_weights)"),
-        (FLIPPED_KERNEL, "layers[0] (Conv2d)", "weights (gradient d_weights)"),
+        (FLIPPED_KERNEL, "Network", "output (probabilities)"),
     ],
     ids=["a weight gradient scaled wrongly", "a convolution that flips its kernel"],
 )
@@ -98,9 +99,26 @@ def test_a_planted_bug_fails_against_the_twin_naming_the_layer_and_tensor(tmp_pa
 
 
 def test_a_flipped_kernel_passes_finite_differences_and_fails_against_the_twin(tmp_path):
+    """Its forward is another function than the twin's: the gradients are not judged against the twin's."""
     done = gradcheck_process("network.py:Network", cwd=handin(tmp_path, FLIPPED_KERNEL))
     assert set(rows_against(done.stdout, "d loss").values()) == {"ok"}
-    assert rows_against(done.stdout, TWIN)["Network", "output (probabilities)"] == "FAIL"
+    assert rows_against(done.stdout, TWIN) == {
+        ("Network", "output (probabilities)"): "FAIL",
+        ("Network", "loss (mean)"): "FAIL",
+    }
+    assert "the forward already differs from the twin, so the backward is not judged against it" in done.stdout
+    assert "the gradients are not compared with the twin's (finite differences judge them" in done.stdout
+
+
+def test_a_row_against_the_twin_says_why_it_fails(tmp_path):
+    """The twin's rows are diagnosed as the others, with the batch known: a gradient not divided by it is named."""
+    changes = {"layer.py": [("return grad / len(self.target)", "return grad")]}
+    done = gradcheck_process("network.py:Network", "--json", str(tmp_path / "v.json"), cwd=handin(tmp_path, changes))
+    assert done.returncode == 1, done.stdout + done.stderr
+    twin = [c for c in json.loads((tmp_path / "v.json").read_text())["comparisons"] if c["through"] == "twin"]
+    failing = [c for c in twin if c["verdict"] == "FAIL"]
+    assert len(failing) == 4, twin  # the four parameter gradients; output and loss agree
+    assert all("off by a factor N = 3: not divided by the batch size" in c["diagnosis"] for c in failing), failing
 
 
 def test_a_network_no_spec_matches_is_said_in_one_line_and_not_failed(tmp_path):

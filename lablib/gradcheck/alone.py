@@ -17,6 +17,7 @@ from lablib.adapter.arrays import Path_, get, label
 from lablib.adapter.errors import AdapterError, call
 from lablib.adapter.methods import BACKWARD_NAMES, FORWARD_NAMES, find_method
 from lablib.gradcheck.diagnosis import Context, diagnose, wrong_shape
+from lablib.gradcheck.discovery import Found
 from lablib.gradcheck.foreign import Foreign
 from lablib.gradcheck.probe import FORWARD_SEED
 from lablib.gradcheck.result import Comparison
@@ -75,10 +76,13 @@ def check_alone(
     rng: np.random.Generator,
     dtype: np.dtype,
     among: Sequence[Path_] | None,
+    reading: Found,
 ) -> list[Comparison]:
-    """One layer's own backward, on the input it received in the network, against ``sum(output * g)``."""
+    """One layer's own backward, on the input it received in the network, against ``sum(output * g)``; its
+    tensors as ``reading`` adds to their names (a parameter without a gradient found is not compared)."""
     try:
-        module = Foreign(layer, candidates(layer, among=among)[0])
+        bindings = candidates(layer, reading.mapping, among=among, held=reading.ungraded)[0]
+        module = Foreign(layer, bindings, held=reading.ungraded)
     except AdapterError:
         return []
     if module.updates_inside:

@@ -32,6 +32,7 @@ class Options:
 
 
 AS_FOUND = Options()  # the layer read as the adapter finds it: no mapping, PyTorch's layout, the first reading
+TORCH_MOMENTUM = 0.1  # PyTorch's BatchNorm default, taken for a twin whose momentum is None (a cumulative average)
 
 
 def build(name: str, make: Callable[[], Any], options: Options, shapes: Mapping[str, Any] | None = None) -> Module:
@@ -59,6 +60,12 @@ def build(name: str, make: Callable[[], Any], options: Options, shapes: Mapping[
 def twin_shapes(twin: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     """The shape of each floating parameter and buffer of the twin, by name: what a foreign layer is read as."""
     return {key: tuple(value.shape) for key, value in twin.state_dict().items() if value.is_floating_point()}
+
+
+def twin_momentum(twin: torch.nn.Module) -> float:
+    """The share of the batch statistic a twin's running statistic takes each step: its ``momentum``, or
+    :data:`TORCH_MOMENTUM` where it has none."""
+    return getattr(twin, "momentum", None) or TORCH_MOMENTUM
 
 
 def torch_input_shape(layer: Module, options: Options, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -25,6 +25,7 @@ from lablib.gradcheck.build import (
     run_backward,
     run_forward,
     torch_input_shape,
+    twin_momentum,
     twin_shapes,
 )
 from lablib.gradcheck.compare import AUTOGRAD, FINITE_DIFFERENCES, FINITE_DIFFERENCES_32, STEP, TOLERANCE, compare
@@ -148,7 +149,7 @@ def _buffer_checks(
             continue
         check = compare(b, AUTOGRAD, shape, buffers[b], value.numpy())
         if isinstance(layer, Foreign) and check.comparable and not check.passed:
-            check.note = explain_buffer(b, buffers[b], before[b], value.numpy(), twin.momentum or 0.1, count)
+            check.note = explain_buffer(b, buffers[b], before[b], value.numpy(), twin_momentum(twin), count)
             check.verdict = "differs"
         checks.append(check)
     return checks

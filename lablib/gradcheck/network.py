@@ -29,12 +29,16 @@ from lablib.adapter.arrays import get, label
 from lablib.adapter.errors import AdapterError
 from lablib.adapter.methods import BACKWARD_NAMES, FORWARD_NAMES, find_method
 from lablib.adapter.tensors import Pair, find_pairs, gradient_path
-from lablib.gradcheck.alone import check_alone, check_loss_alone
+from lablib.gradcheck.alone import check_alone, check_loss_alone, diagnosed
+from lablib.gradcheck.diagnosis import Context, wrong_shape
+from lablib.gradcheck.discovery import snapshot
 from lablib.gradcheck.inspection import find_layers, is_loss
+from lablib.gradcheck.network_discovery import Readings, discover_network, tensor_name
 from lablib.gradcheck.network_twin import Gradients, check_twin
 from lablib.gradcheck.probe import Captured, Probe, capture_calls, redraw, release, start
 from lablib.gradcheck.result import Check, Comparison
 from lablib.gradcheck.sampling import STEP, central, compare_sampled, excluded, layer_name, sample, unmeasured
+from lablib.gradcheck.shapes import TensorMapping
 from lablib.rng import Stream, generator
 
 DEFAULT_INPUTS = ((3, 784), (3, 1, 28, 28))
@@ -50,9 +54,11 @@ def check_network(
     target: str | None = None,
     classes: int | None = None,
     exclude: Sequence[str] = (),
+    mapping: TensorMapping | None = None,
 ) -> Check:
     """Every parameter's and the input's gradient through the network, then each layer's own backward; without
-    ``classes``, as many classes as the network's output is wide."""
+    ``classes``, as many classes as the network's output is wide. ``mapping`` names tensors the conventions and
+    behaviour miss, by ``LAYER.NAME`` (:mod:`lablib.gradcheck.network_discovery`)."""
     rng = generator(0, Stream.GRADCHECK)
     probe, how = start(make_network, inputs, target, classes, rng)
     layers = list(find_layers(probe.network))
@@ -62,9 +68,16 @@ def check_network(
             "attributes or in lists"
         )
     result = Check(kind="network", notes=[f"{type(probe.network).__name__}: {len(layers)} layers, {how}"])
+    before = {id(layer): snapshot(layer) for _, layer in layers}
     with np.errstate(all="ignore"):  # at the student's own scale; only to let gradients appear beside parameters
         probe.backward()
-    params = _redrawn_parameters(probe, layers, exclude, rng, result)
+        readings = discover_network(probe, layers, before, mapping or {})
+        seen = capture_calls(layers)
+        probe.loss()
+        release(layers)
+    result.notes += [note for reading in readings.values() for note in reading.notes]
+    widths = {path: x.shape[1] for path, (x, _, _) in seen.items() if x.ndim == 2}
+    params = _redrawn_parameters(probe, layers, exclude, rng, result, readings, widths)
     captured = capture_calls(layers)
     probe.loss()
     release(layers)
@@ -72,43 +85,65 @@ def check_network(
     if dtype == np.float32:
         result.notes.append(f"the loss is float32: finite differences in float32 (step {STEP[dtype]:g})")
     dx = probe.backward()
-    grads = _gradients(params, result)
+    grads = _gradients(probe, params, result)
     _check_through_network(probe, params, grads, rng, dtype, result)
     _check_input(probe, dx, rng, dtype, result)
-    result.comparisons += _check_layers_alone(layers, captured, exclude, rng, dtype, probe)
-    check_twin(probe, layers, captured, grads, result)
+    result.comparisons += _check_layers_alone(layers, captured, exclude, rng, dtype, probe, readings)
+    check_twin(probe, layers, captured, grads, result, readings)
     return result
 
 
 def _redrawn_parameters(
-    probe: Probe, layers: Sequence[tuple[str, Any]], exclude: Sequence[str], rng: np.random.Generator, result: Check
+    probe: Probe,
+    layers: Sequence[tuple[str, Any]],
+    exclude: Sequence[str],
+    rng: np.random.Generator,
+    result: Check,
+    readings: Readings,
+    widths: dict[str, int],
 ) -> list[Param]:
-    """Every layer's parameters but those left out (noted), each drawn afresh."""
+    """Every layer's parameters, by name or by behaviour, each drawn afresh (a matrix at the fan-in its
+    layer's input ``widths`` give); but those left out (noted) and those held (their gradient not found:
+    drawn, not compared)."""
     params: list[Param] = []
     for path, layer in layers:
-        for pair in find_pairs(layer, probe.built.get(id(layer))):
+        reading = readings[id(layer)]
+        pairs = {pair.value: pair for pair in find_pairs(layer, probe.built.get(id(layer)))}
+        pairs |= {v: Pair(v, g) for name, (v, g) in reading.mapping.items() if not name.startswith("running_")}
+        held = {reading.mapping[name][0] for name in reading.held}
+        for pair in pairs.values():
             if excluded(path, pair.value, exclude):
                 result.notes.append(f"{path}.{label(pair.value)} left out, as asked")
                 continue
-            params.append((path, layer, pair))
-            redraw(get(layer, pair.value), pair.value[-1], rng)
+            redraw(get(layer, pair.value), pair.value[-1], rng, widths.get(path))
+            if pair.value not in held:
+                params.append((path, layer, pair))
     return params
 
 
-def _gradients(params: Sequence[Param], result: Check) -> Gradients:
+def _gradients(probe: Probe, params: Sequence[Param], result: Check) -> Gradients:
     """Each parameter's gradient as the network's backward left it; a missing one, or one of the wrong shape,
-    fails."""
+    fails, saying so."""
     grads: Gradients = {}
     for path, layer, pair in params:
         grad_path = pair.grad or gradient_path(layer, pair.value) or gradient_path(layer, pair.value, same_shape=False)
         grad = get(layer, grad_path) if grad_path else None
         tensor = f"{label(pair.value)}" + (f" (gradient {label(grad_path)})" if grad_path else "")
-        shape = get(layer, pair.value).shape
-        if not isinstance(grad, np.ndarray) or grad.shape != shape:
-            where = (
-                f"gradient of shape {grad.shape}, parameter {shape}" if grad is not None else "no gradient beside it"
-            )
-            result.comparisons.append(unmeasured(layer_name(path, layer), tensor, "network", where))
+        value = get(layer, pair.value)
+        if not isinstance(grad, np.ndarray) or grad.shape != value.shape:
+            if isinstance(grad, np.ndarray):
+                where = f"gradient of shape {grad.shape}, parameter {value.shape}"
+                why = wrong_shape(grad, value, Context(probe.x.shape))
+            else:
+                name = f"{path}.{tensor_name(layer, probe.built.get(id(layer)), pair.value)}"
+                where = "no gradient beside it"
+                why = (
+                    f"no gradient: the backward writes no array of its shape {value.shape} (or the network's "
+                    f"backward never calls this layer's); name it with --param {name}={label(pair.value)}:GRADIENT"
+                )
+            c = unmeasured(layer_name(path, layer), tensor, "network", where)
+            c.diagnosis = why
+            result.comparisons.append(c)
             continue
         grads[(path, pair.value)] = (tensor, np.array(grad, np.float64, copy=True))
     return grads
@@ -125,9 +160,11 @@ def _check_through_network(
         tensor, grad = grads[(path, pair.value)]
         indices = sample(grad.size, grad, rng)
         numeric = np.array([central(probe.loss, get(layer, pair.value), i, STEP[dtype]) for i in indices])
+        analytic = grad.flat[indices]
         checked = compare_sampled(
-            layer_name(path, layer), tensor, "network", grad.flat[indices], numeric, dtype, (indices, grad.shape)
+            layer_name(path, layer), tensor, "network", analytic, numeric, dtype, (indices, grad.shape)
         )
+        checked = diagnosed(checked, analytic, numeric, dtype, probe.x.shape)
         if any(word in pair.value[-1].lower() for word in CENTRE_NAMES) and checked.verdict == "FAIL":
             checked.verdict = "not a gradient"
             result.notes.append(
@@ -145,9 +182,8 @@ def _check_input(probe: Probe, dx: Any, rng: np.random.Generator, dtype: np.dtyp
     indices = sample(dx.size, dx, rng)
     numeric = np.array([central(probe.loss, probe.x, i, STEP[dtype]) for i in indices])
     analytic = np.asarray(dx, np.float64).flat[indices]
-    result.comparisons.append(
-        compare_sampled("input", "input", "network", analytic, numeric, dtype, (indices, dx.shape))
-    )
+    checked = compare_sampled("input", "input", "network", analytic, numeric, dtype, (indices, dx.shape))
+    result.comparisons.append(diagnosed(checked, analytic, numeric, dtype, probe.x.shape))
 
 
 def _check_layers_alone(
@@ -157,6 +193,7 @@ def _check_layers_alone(
     rng: np.random.Generator,
     dtype: np.dtype,
     probe: Probe,
+    readings: Readings,
 ) -> list[Comparison]:
     """Each layer whose call was seen, alone on the input it received: a loss layer's own loss, another's output."""
     checks = []
@@ -167,5 +204,6 @@ def _check_layers_alone(
             if is_loss(forward, backward):
                 checks += check_loss_alone(path, layer, x, args, rng, dtype)
             else:
-                checks += check_alone(path, layer, x, exclude, rng, dtype, probe.built.get(id(layer)))
+                among = probe.built.get(id(layer))
+                checks += check_alone(path, layer, x, exclude, rng, dtype, among, readings[id(layer)])
     return checks

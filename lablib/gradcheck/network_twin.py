@@ -17,7 +17,9 @@ from lablib.adapter.errors import AdapterError
 from lablib.adapter.methods import BACKWARD_NAMES, FORWARD_NAMES, find_method
 from lablib.adapter.tensors import find_pairs
 from lablib.gradcheck.compare import AUTOGRAD, TOLERANCE, compare
+from lablib.gradcheck.diagnosis import FORWARD_DIFFERS
 from lablib.gradcheck.inspection import is_loss
+from lablib.gradcheck.network_discovery import Readings
 from lablib.gradcheck.probe import Captured, Probe
 from lablib.gradcheck.result import Check, Comparison
 from lablib.gradcheck.sampling import layer_name
@@ -44,10 +46,11 @@ def loss_reduction(loss: float, logits: Any, target: np.ndarray) -> str | None:
 
 
 def match_layers(
-    spec: Spec, calls: Sequence[Call], built: dict[int, list[Path_]]
+    spec: Spec, calls: Sequence[Call], built: dict[int, list[Path_]], readings: Readings
 ) -> tuple[list[torch.nn.Module], list[list[Permuted]]] | str:
     """The spec's PyTorch layers and, for each, which of the student's arrays stands for which of its
-    parameters; or why the layers are not the spec's, layer for layer (kind, parameter shapes, output shape)."""
+    parameters (by name, else as ``readings`` found them); or why the layers are not the spec's, layer for
+    layer (kind, parameter shapes, output shape)."""
     import torch
 
     from lablib.models.torch_model import build_torch
@@ -60,12 +63,14 @@ def match_layers(
     for (path, layer, x, out), module in zip(calls, modules, strict=True):
         kind = type(module).__name__
         expected = {name: tuple(p.shape) for name, p in module.named_parameters()}
-        pairs = find_pairs(layer, built.get(id(layer)))
+        among, found = built.get(id(layer)), readings[id(layer)]
+        params = {pair.value for pair in find_pairs(layer, among)}
+        params |= {value for name, (value, _) in found.mapping.items() if not name.startswith("running_")}
         try:
-            readings = candidates(layer, shapes=expected, among=built.get(id(layer))) if expected else [[]]
+            options = candidates(layer, found.mapping, expected, among, found.ungraded) if expected else [[]]
         except AdapterError:
-            readings = []
-        if len(pairs) != len(expected) or not readings:
+            options = []
+        if len(params) != len(expected) or not options:
             return f"{path} is no {kind} {tuple(expected.values())}"
         try:
             with torch.no_grad():
@@ -74,7 +79,7 @@ def match_layers(
             shape = None
         if not isinstance(out, np.ndarray) or shape != out.shape:
             return f"{path} gives {getattr(out, 'shape', type(out).__name__)}, a {kind} there {shape}"
-        bindings.append(readings[0])
+        bindings.append(options[0])
     return modules, bindings
 
 
@@ -133,7 +138,12 @@ def spec_shaped(
 
 
 def check_twin(
-    probe: Probe, layers: Sequence[tuple[str, Any]], captured: Captured, grads: Gradients, result: Check
+    probe: Probe,
+    layers: Sequence[tuple[str, Any]],
+    captured: Captured,
+    grads: Gradients,
+    result: Check,
+    readings: Readings,
 ) -> None:
     """Where the network is one of our specs, its output, loss and parameter gradients (at the parameters
     drawn afresh) against the spec's PyTorch twin in float64; else one note that none matches."""
@@ -143,7 +153,7 @@ def check_twin(
     calls, reduction, reasons = spec_shaped(layers, captured, loss, target)
     width = next((c[3].shape[1] for c in calls if isinstance(c[3], np.ndarray) and c[3].ndim == 4), 20)
     for spec_name in MODELS if not reasons else ():
-        matched = match_layers(get_spec(spec_name, width), calls, probe.built)
+        matched = match_layers(get_spec(spec_name, width), calls, probe.built, readings)
         if isinstance(matched, str):
             reasons.append(f"{spec_name}: {matched}")
             continue
@@ -181,15 +191,26 @@ def _compare_with_twin(
         f"{network} is {spec_name} layer for layer ({', '.join(type(m).__name__ for m in modules)}, softmax "
         f"cross-entropy, {reduction} over the batch): compared with its {against}"
     )
+    forward = []
     if shown is None:
         result.notes.append(f"{network}.{probe.forward_name} returns no logits nor probabilities: its loss is compared")
     else:
-        c = compare("output", AUTOGRAD, (), np.asarray(pred), shown[1])
-        result.comparisons.append(from_twin(network, f"output ({shown[0]})", against, c, pred.size))
-    c = compare("loss", AUTOGRAD, (), np.array([loss]), np.array([float(ours.detach())]))
-    result.comparisons.append(from_twin(network, f"loss ({reduction})", against, c, 1))
+        c = compare("output", AUTOGRAD, probe.x.shape, np.asarray(pred), shown[1])
+        forward.append(from_twin(network, f"output ({shown[0]})", against, c, pred.size))
+    c = compare("loss", AUTOGRAD, probe.x.shape, np.array([loss]), np.array([float(ours.detach())]))
+    forward.append(from_twin(network, f"loss ({reduction})", against, c, 1))
+    result.comparisons += forward
+    if not all(c.passed for c in forward):  # gradients of another function than the twin's: not judged by it
+        for c in forward:
+            c.diagnosis = c.diagnosis if c.passed else f"another function than the twin's: {FORWARD_DIFFERS}"
+        result.notes.append(
+            f"{network}'s forward differs from its {against}: the gradients are not compared with the twin's "
+            "(finite differences judge them against your forward)"
+        )
+        return
     for (path, layer, _, _), module, reading in zip(calls, modules, bindings, strict=True):
         for binding in (b for b in reading if (path, b.value) in grads):
             tensor, grad = grads[(path, binding.value)]
-            c = compare(tensor, AUTOGRAD, (), binding.to_torch(grad), getattr(module, binding.name).grad.numpy())
+            expected = getattr(module, binding.name).grad.numpy()
+            c = compare(tensor, AUTOGRAD, probe.x.shape, binding.to_torch(grad), expected)
             result.comparisons.append(from_twin(layer_name(path, layer), tensor, against, c, grad.size))

@@ -28,19 +28,24 @@ FORWARD_SEED = 0  # np.random is reseeded with it before every forward: the same
 Captured = dict[str, tuple[np.ndarray, list[Any], Any]]  # by layer path: its first input, what else it got, its output
 
 
-def fan_in(shape: tuple[int, ...]) -> int:
-    """The inputs each output of a weight of this shape sums: its size over its output axis."""
+def fan_in(shape: tuple[int, ...], width: int | None = None) -> int:
+    """The inputs each output of a weight of this shape sums: its size over its output axis. A matrix's is the
+    layer's input ``width`` where one of its axes has it, else its larger axis (too large a fan-in shrinks
+    the signal, too small a one saturates the softmax)."""
     if len(shape) == 4:
         out = shape[0] if shape[2] == shape[3] else shape[-1]
         return max(1, int(np.prod(shape)) // out)
-    return max(1, min(shape)) if len(shape) == 2 else max(1, int(np.prod(shape[1:])))
+    if len(shape) == 2:
+        return width if width in shape else max(shape)
+    return max(1, int(np.prod(shape[1:])))
 
 
-def redraw(array: np.ndarray, name: str, rng: np.random.Generator) -> None:
-    """A parameter drawn afresh at a well-conditioned scale, in place, keeping its dtype."""
+def redraw(array: np.ndarray, name: str, rng: np.random.Generator, width: int | None = None) -> None:
+    """A parameter drawn afresh at a well-conditioned scale, in place, keeping its dtype; ``width``: its
+    layer's input features, where known."""
     plain, squeezed = plain_name(name), tuple(s for s in array.shape if s != 1)
     if len(squeezed) >= 2 and plain not in ("gamma", "beta", "scale", "shift"):
-        array[...] = rng.standard_normal(array.shape) / np.sqrt(fan_in(squeezed))
+        array[...] = rng.standard_normal(array.shape) / np.sqrt(fan_in(squeezed, width))
     elif plain in ("gamma", "scale") or (plain in WEIGHT_NAMES and len(squeezed) <= 1):
         array[...] = rng.uniform(0.5, 1.5, array.shape)
     else:
