@@ -14,10 +14,22 @@ export PATH := $(BIN):$(PATH)
 
 JOBS ?= 2
 
+# A seeded training repeats to the last bit on the same OpenBLAS kernel with the same threads (README,
+# "When the bits repeat"). `make repro BLAS_KERNEL=SkylakeX BLAS_THREADS=2` pins both, as the committed
+# baseline's dvclive/numpy/machine.json names them, on a CPU that can run that kernel. Unset, OpenBLAS
+# picks the kernel for this CPU and the thread count follows the environment.
+ifdef BLAS_KERNEL
+export OPENBLAS_CORETYPE := $(BLAS_KERNEL)
+endif
+ifdef BLAS_THREADS
+export OMP_NUM_THREADS := $(BLAS_THREADS)
+export OPENBLAS_NUM_THREADS := $(BLAS_THREADS)
+endif
+
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,cluster]'
 	touch $@
 
 # bubblewrap seals each hand-in of a class run (python -m lablib.gradcheck FOLDER); without it the
@@ -35,13 +47,14 @@ test: $(INSTALLED)
 
 # `make preset-lab2023` runs a preset of experiments.yaml as a named DVC experiment;
 # `make series-report001 JOBS=2` runs the rows of an ablation series not yet finished and writes its table.
-# QUICK=1 runs either on a subset for two epochs; FORCE=1 reruns finished rows; ROWS=a,b runs only those rows.
+# QUICK=1 runs either on a subset for two epochs; FORCE=1 reruns finished rows; ROWS=a,b runs only those rows;
+# SCHEDULER=tcp://host:8786 runs the series' experiments on that Dask cluster instead of DVC's queue.
 preset-%: $(INSTALLED)
 	python -m lablib.experiments preset $* $(if $(QUICK),--quick)
 
 series-%: $(INSTALLED)
-	python -m lablib.experiments series $* --jobs $(JOBS) $(if $(QUICK),--quick) $(if $(FORCE),--force) \
-		$(if $(ROWS),--rows $(ROWS))
+	python -m lablib.experiments series $* $(if $(SCHEDULER),--scheduler $(SCHEDULER),--jobs $(JOBS)) \
+		$(if $(QUICK),--quick) $(if $(FORCE),--force) $(if $(ROWS),--rows $(ROWS))
 
 bench: $(INSTALLED)
 	python -m benchmarks.speed

@@ -1,5 +1,5 @@
-"""The speed benchmark runs and reports its efficiency keys; the benchmarks package keeps NumPy's
-idle BLAS threads off PyTorch's cores."""
+"""The speed benchmark runs and reports its efficiency keys, the scaling benchmark times what a Dask worker adds;
+the benchmarks package keeps NumPy's idle BLAS threads off PyTorch's cores."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,3 +37,15 @@ def test_speed_benchmark_reports_throughput_and_floor_fractions():
         assert 0 < result[key] < 1.5, result
     assert result["numpy_products_ms"] > 0, result
     assert result["products_ceiling"] == result["torch_train_ms"] / result["numpy_products_ms"]
+    for framework in ("numpy", "torch"):
+        assert result[f"{framework}_train_peak_mb"] > 0 and result[f"{framework}_eval_peak_mb"] > 0, result
+
+
+@pytest.mark.slow
+def test_scaling_benchmark_times_each_step_a_worker_adds(real_data_dir):
+    args = ["-m", "benchmarks.scaling", "--workers", "1", "--seeds", "1", "--json"]
+    result = json.loads(python(args, FASHION_MNIST_DIR=str(real_data_dir)))
+    (run,) = result["runs"]
+    assert run["workers"] == 1 and run["experiments"] == 2, result
+    assert result["own_s"] > 0 and run["wall_s"] > run["run_s"] > 0, result
+    assert run["clone_s"] > 0 and run["push_s"] > 0, result

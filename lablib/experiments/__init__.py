@@ -8,6 +8,8 @@ series table, with the mean and spread over the seeds of each row. One concern a
 * :mod:`~lablib.experiments.config`: reading ``experiments.yaml`` into rows;
 * :mod:`~lablib.experiments.store`: what DVC holds, read through ``dvc exp show`` and git;
 * :mod:`~lablib.experiments.queue`: running rows on DVC's queue, keeping finished ones;
+* :mod:`~lablib.experiments.cluster` and :mod:`~lablib.experiments.worker`: running them on a Dask cluster
+  instead, each experiment a task in its own clone, back as a DVC experiment;
 * :mod:`~lablib.experiments.tables`: the series tables, per seed and summarised over seeds;
 * :mod:`~lablib.experiments.cli`: the command line, ``python -m lablib.experiments``.
 """

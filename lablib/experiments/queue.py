@@ -8,7 +8,6 @@ every one.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -20,12 +19,12 @@ import click
 
 from lablib.experiments.config import ExperimentError, Row, set_args
 from lablib.experiments.store import (
-    RUN_RECORD,
     Experiment,
     dvc,
     expected_params,
     params_mismatch,
     ran_head_code,
+    run_message,
     run_record,
     short_commit,
     show_experiments,
@@ -164,16 +163,7 @@ def _queue(series: str, rows: Sequence[Row], jobs: int, threads: int, force: boo
             continue
         for stale in (exp for exp in same_name if exp.state == "queued" and exp.task):
             dvc("queue", "remove", stale.task[:7], capture=True)  # left by an interrupted series: queued anew
-        record = {
-            "series": series,
-            "row": row.row,
-            "seed": row.seed,
-            "targets": list(row.targets),
-            "jobs": jobs,
-            "threads": threads,
-        }
-        seed = "" if row.seed is None else f", seed {row.seed}"
-        message = f"{row.name}: series {series}, row {row.row}{seed}\n\n{RUN_RECORD}{json.dumps(record)}"
+        message = run_message(series, row, jobs, threads)
         overwrite = ["-f"] if any(exp.finished for exp in same_name) else []
         dvc("exp", "run", "--queue", *overwrite, "-n", row.name, "-m", message, *row.targets, *set_args(row.settings))
     names = {row.name for row in rows}

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lablib.experiments.config import ExperimentError, flatten
+from lablib.experiments.config import ExperimentError, Row, flatten
 from lablib.experiments.equivalence import same_code
 
 # The line of an experiment's commit message that records how the series runner ran it.
@@ -118,7 +118,16 @@ def params_mismatch(experiment: Experiment, expected: Mapping[str, Any]) -> str 
 
 def short_commit(rev: str = "HEAD") -> str:
     """A commit abbreviated as git does."""
-    return _git("rev-parse", "--short", rev).strip()
+    return git("rev-parse", "--short", rev).strip()
+
+
+def run_message(series: str, row: Row, jobs: int, threads: int) -> str:
+    """The commit message of a series' experiment: a line for people, then the record ``run_record`` reads back
+    (its series, row, seed and targets, and how many jobs ran together with how many threads each)."""
+    record = {"series": series, "row": row.row, "seed": row.seed, "targets": list(row.targets)}
+    record.update({"jobs": jobs, "threads": threads})
+    seed = "" if row.seed is None else f", seed {row.seed}"
+    return f"{row.name}: series {series}, row {row.row}{seed}\n\n{RUN_RECORD}{json.dumps(record)}"
 
 
 def run_record(rev: str) -> dict[str, Any]:
@@ -144,17 +153,17 @@ def code_digest(targets: Sequence[str], commit: str = "HEAD", dvc_yaml: Path = P
     of every dependency in git of the stages it runs, as that commit's ``dvc.yaml`` names them (the
     workspace's for HEAD). Two commits with the same digest, or with digests the record of equivalent code
     links (:mod:`lablib.experiments.equivalence`), ran the same code: an experiment of one stands for the other."""
-    pipeline = dvc_yaml.read_text() if commit == "HEAD" else _git("show", f"{commit}:{dvc_yaml.as_posix()}")
+    pipeline = dvc_yaml.read_text() if commit == "HEAD" else git("show", f"{commit}:{dvc_yaml.as_posix()}")
     paths = _code_paths(tuple(targets), pipeline)
     if commit == "HEAD":
-        changed = _git("status", "--porcelain", "--untracked-files=no", "--", *paths)
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", *paths)
         if changed.strip():
             files = ", ".join(line[3:] for line in changed.splitlines())
             raise ExperimentError(
                 f"{files} changed since the last commit: commit the code first, so that the table names the code "
                 "its experiments ran"
             )
-    return hashlib.sha256(_git("ls-tree", commit, "--", *paths).encode()).hexdigest()[:DIGEST_CHARS]
+    return hashlib.sha256(git("ls-tree", commit, "--", *paths).encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def ran_head_code(experiment: Experiment, targets: Sequence[str]) -> bool:
@@ -180,7 +189,8 @@ def params_digest(expected: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(expected, sort_keys=True).encode()).hexdigest()[:DIGEST_CHARS]
 
 
-def _git(*args: str) -> str:
+def git(*args: str) -> str:
+    """The output of a git command in the repository; a failure is one message."""
     result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ExperimentError(f"git {args[0]} failed ({result.stderr.strip()}); run from the repository")

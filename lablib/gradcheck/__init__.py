@@ -22,8 +22,8 @@ cannot run (a missing file, a bad argument or shape).
 The modules, one concern each: the command line's syntax (``arguments``); a foreign layer as the checks
 read it (``foreign``, with ``layout``, ``shapes``, ``inspection`` and ``loader``); a layer's check
 (``layer``, ``layer_checks``, ``build``, ``compare``); a network's (``network``, ``probe``, ``sampling``,
-``alone``, ``network_twin``); a class's (``classroom``, ``sandbox``, ``feedback``); the result
-(``result``) and its text (``formatting``).
+``alone``, ``network_twin``, ``network_discovery``); names found by behaviour (``discovery``); a class's
+(``classroom``, ``sandbox``, ``feedback``); the result (``result``) and its text (``formatting``).
 """
 
 from __future__ import annotations
@@ -150,6 +150,11 @@ def cannot_run(error: AdapterError, json_file: str | None) -> NoReturn:
 )
 @click.option("--memory", type=click.IntRange(64), help="Class mode: MiB of address space a check (default 4096).")
 @click.option("--file-size", type=click.IntRange(1), help="Class mode: MiB a check may write to a file (default 64).")
+@click.option(
+    "--scheduler",
+    help="Class mode: check the hand-ins as tasks of the Dask cluster whose scheduler is at this address "
+    "(tcp://host:8786), each sealed and timed on its worker as here.",
+)
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), hidden=True, help="Write the verdict as JSON.")
 def main(
     layer: str,
@@ -169,6 +174,7 @@ def main(
     out: str | None,
     memory: int | None,
     file_size: int | None,
+    scheduler: str | None,
     json_file: str | None,
 ) -> None:
     """Check LAYER (FILE.py:CLASS or package.module.CLASS), a NumPy layer with forward and backward, against
@@ -180,7 +186,10 @@ def main(
 
             given = {"memory": memory, "file_size": file_size}
             limits = {key: mib << 20 for key, mib in given.items() if mib is not None}
-            sys.exit(grade_class(Path(layer), layers_file, timeout, Path(out) if out else None, inputs, target, limits))
+            out_dir = Path(out) if out else None
+            sys.exit(grade_class(Path(layer), layers_file, timeout, out_dir, inputs, target, limits, scheduler))
+        if scheduler:
+            raise AdapterError(f"--scheduler checks a class: {layer} is not a folder of hand-ins")
         options = Options(parse_mapping(params), parse_layout(layout) if layout else None, target=target)
         layer_cls = load_class(layer)
     except AdapterError as error:
@@ -191,7 +200,12 @@ def main(
             args, kwargs = parse_args(arguments)
             shapes = [parse_shape(text) for text in inputs] or list(DEFAULT_INPUTS)
             result = check_network(
-                lambda: network_cls(*args, **kwargs), shapes, target=target, classes=classes, exclude=exclude
+                lambda: network_cls(*args, **kwargs),
+                shapes,
+                target=target,
+                classes=classes,
+                exclude=exclude,
+                mapping=options.mapping,
             )
             click.echo(format_network(result))
         else:

@@ -186,9 +186,11 @@ def grade_class(
     inputs: Sequence[str],
     target: str | None,
     limits: dict[str, int] | None = None,
+    scheduler: str | None = None,
 ) -> int:
-    """Check every hand-in in ``folder``, each sealed (``limits`` overrides :class:`Limits`' defaults); print
-    the table and the grid, write them and each student's feedback under ``out``; 1 if any check did not pass."""
+    """Check every hand-in in ``folder``, each sealed (``limits`` overrides :class:`Limits`' defaults), here or
+    as tasks of the Dask cluster at ``scheduler``; print the table and the grid, write them and each student's
+    feedback under ``out``; 1 if any check did not pass."""
     students = hand_ins(folder)
     if not students:
         raise AdapterError(
@@ -199,11 +201,17 @@ def grade_class(
     network_arguments = [arg for shape in inputs for arg in ("--input", shape)]
     network_arguments += ["--target", target] if target else []
     rows: list[Row] = []
-    for student, files in students:
-        click.echo(f"checking {student} ...", err=True)
-        own = layers.get("*", []) + layers.get(student, [])
-        root = folder / student if (folder / student).is_dir() else folder
-        rows += check_student(student, (root, files), own, network_arguments, sandbox, timeout)
+    if scheduler is not None:  # Dask is imported only here: a local class run does not need it
+        from lablib.gradcheck.cluster import check_class
+
+        classroom = sys.modules[__name__]
+        rows, sandbox = check_class(scheduler, folder, students, layers, network_arguments, sandbox, timeout, classroom)
+    else:
+        for student, files in students:
+            click.echo(f"checking {student} ...", err=True)
+            own = layers.get("*", []) + layers.get(student, [])
+            root = folder / student if (folder / student).is_dir() else folder
+            rows += check_student(student, (root, files), own, network_arguments, sandbox, timeout)
     markdown = tabulate(
         [[row[key] for key in HEADERS] for row in rows], headers=HEADERS, tablefmt="github", disable_numparse=True
     )
