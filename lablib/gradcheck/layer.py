@@ -134,8 +134,9 @@ def check_layer(
             result.comparisons += checks
             if not all(c.comparable for c in checks if c.tensor == "output"):
                 continue  # an output of the wrong shape has no gradient to check
+        twin = None if make_twin is None else (make_twin, checks)
         for rng in rngs if make_twin is None else rngs[:1]:
-            result.comparisons += check_by_finite_differences(make_layer, names[0], shape, rng, options, shapes)
+            result.comparisons += check_by_finite_differences(make_layer, names[0], shape, rng, options, shapes, twin)
     _note_reading(build(names[0], make_layer, options, shapes), names[0], input_shapes[0], options, result)
     return result
 
