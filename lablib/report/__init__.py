@@ -1,9 +1,12 @@
 """The generated report: every figure and table of the two course reports, from the run just made.
 
 - ``inputs``: reading the run (parameters, DVCLive logs, evaluation, provenance, the reports' own figures);
-- ``analysis``: the t-SNE map of the features and their nearest neighbours;
+- ``analysis``: the t-SNE map of the features and their nearest neighbours; ``curves``: what the training
+  curves show; ``mistakes``: the test set's mistakes and whether the twins made the same;
+- ``comparison``: a published figure or gain against our spread over seeds, with every noise we can name;
 - ``figures``: the plots; ``tables``: the Markdown tables; ``text``: the sections around them, with
-  ``course`` the section beside the course reports;
+  ``course`` the section beside the course reports, ``series`` each experiment series read, ``numpy_core``
+  how the NumPy network is written and ``glossary`` its terms;
 - ``labels``: the names shown for frameworks, optimisers and sources; ``prose``: numbers in words;
   ``settings``: the run's settings in words; ``markdown``: sections and their numbered headings;
 - ``contents``: the one ordered list of figures and tables their numbers come from;

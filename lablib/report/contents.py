@@ -34,13 +34,16 @@ CONTENTS: tuple[Entry, ...] = (
     Entry("Figure", "lr_schedule"),
     Entry("Figure", "curves"),
     Entry("Figure", "confusion_numpy"),
-    Entry("Figure", "confusion_torch"),
+    Entry("Figure", "confusion_torch", optional=True),
+    Entry("Figure", "misclassified"),
     Entry("Table", "per_class"),
     Entry("Table", "confusions"),
     Entry("Figure", "tsne"),
     Entry("Table", "cross"),
     Entry("Table", "report000"),
     Entry("Table", "report001", optional=True),
+    Entry("Table", "report001_noise", optional=True),
+    Entry("Table", "parameters"),
 )
 FIGURES = {entry.key: entry.file for entry in CONTENTS if entry.kind == "Figure"}
 

@@ -18,6 +18,7 @@ from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from lablib.report.analysis import FeatureMap
 from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS
+from lablib.report.mistakes import confusion_frameworks, misclassified
 from lablib.rng import Stream, generator
 
 PIXEL_RANGE = {"cmap": "gray", "vmin": -0.5, "vmax": 0.5}
@@ -82,42 +83,65 @@ def plot_lr_schedule(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Fig
 
 
 def plot_training_curves(histories: Mapping[str, Mapping[str, np.ndarray]], fold_length: int | None = None) -> Figure:
-    """Loss (top) and accuracy (bottom) per epoch, train and validation, one column per framework
-    (report 000, Figures 7 and 9). Each history maps ``epoch``, ``train_loss``, ``val_loss``,
-    ``train_acc`` and ``val_acc`` (fractions) to arrays. When several folds ran one after another,
-    ``fold_length`` epochs each, each fold is drawn apart, dotted lines marking where it starts."""
-    fig = Figure(figsize=(5.2 * len(histories) + 0.6, 7.2), layout="constrained")
-    axes = np.asarray(fig.subplots(2, len(histories), squeeze=False, sharey="row"))
-    for col, (framework, h) in enumerate(histories.items()):
+    """Loss (left) and accuracy (right) per epoch, train and validation, every framework overlaid: the
+    first solid, the second dashed (report 000, Figures 7 and 9). Each history maps ``epoch``,
+    ``train_loss``, ``val_loss``, ``train_acc`` and ``val_acc`` (fractions) to arrays. When several folds
+    ran one after another, ``fold_length`` epochs each, each fold is drawn apart, dotted lines marking
+    where it starts."""
+    fig = Figure(figsize=(11.6, 4.6), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for (framework, h), (line, marker) in zip(histories.items(), (("-", "o"), ("--", "x")), strict=False):
         name = FRAMEWORK_LABELS.get(framework, framework)
-        loss_ax, acc_ax = axes[:, col]
         n = len(h["epoch"])
         length = fold_length if fold_length and n > fold_length else n
         for colour, (split, label) in enumerate((("train", "train"), ("val", "validation"))):
             for start in range(0, n, length):
                 part = slice(start, start + length)
-                style = {"color": f"C{colour}", "marker": ".", "label": label if start == 0 else None}
+                style = {
+                    "color": f"C{colour}",
+                    "linestyle": line,
+                    "marker": marker,
+                    "markersize": 4,
+                    "label": f"{name} {label}" if start == 0 else None,
+                }
                 loss_ax.plot(h["epoch"][part], h[f"{split}_loss"][part], **style)
                 acc_ax.plot(h["epoch"][part], 100 * np.asarray(h[f"{split}_acc"][part]), **style)
         best = int(np.argmax(h["val_acc"]))
         acc_ax.plot(
             h["epoch"][best],
             100 * h["val_acc"][best],
-            "k*",
-            markersize=10,
-            label=f"best validation {100 * h['val_acc'][best]:.2f} %",
+            "k*" if line == "-" else "k+",
+            markersize=11,
+            label=f"{name} best validation {100 * h['val_acc'][best]:.2f} %",
         )
-        loss_ax.set(title=f"{name}: cross-entropy loss", ylabel="loss")
-        acc_ax.set(title=f"{name}: accuracy", ylabel="accuracy (%)")
-        for ax in (loss_ax, acc_ax):
-            for start in range(length, n, length):
-                ax.axvline(h["epoch"][start] - 0.5, color="grey", linestyle=":", linewidth=0.8)
-            ax.set_xlabel("epoch (folds one after another)" if length < n else "epoch")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
-            ax.legend()
+    n = max(len(h["epoch"]) for h in histories.values())
+    length = fold_length if fold_length and n > fold_length else n
+    loss_ax.set(title="cross-entropy loss", ylabel="loss")
+    acc_ax.set(title="accuracy", ylabel="accuracy (%)")
+    for ax in (loss_ax, acc_ax):
+        for start in range(length, n, length):
+            ax.axvline(start + 0.5, color="grey", linestyle=":", linewidth=0.8)
+        ax.set_xlabel("epoch (folds one after another)" if length < n else "epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     labels = (FRAMEWORK_LABELS.get(framework, framework) for framework in histories)
-    fig.suptitle(f"Training and validation per epoch: {' beside '.join(labels)}")
+    fig.suptitle(f"Training and validation per epoch: {' and '.join(labels)} overlaid")
+    return fig
+
+
+def plot_misclassified(images: np.ndarray, rows: Sequence[tuple[str, np.ndarray]], per_row: int = 8) -> Figure:
+    """Test images the model got wrong, a row per kind of mistake: ``rows`` holds each row's label and the
+    indices into ``images`` (``(N, 28, 28)``) of its first ``per_row`` images."""
+    fig = Figure(figsize=(per_row * 0.9 + 2.4, len(rows) * 1.0 + 0.6), layout="constrained")
+    axes = _image_grid(fig, len(rows), per_row)
+    for row, (label, indices) in enumerate(rows):
+        for ax, index in zip(axes[row], indices[:per_row], strict=False):
+            ax.imshow(images[index], **PIXEL_RANGE)
+        for ax in axes[row, len(indices) :]:
+            ax.set_axis_off()
+        axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("Misclassified test images: the most frequent mistakes, true class first")
     return fig
 
 
@@ -181,10 +205,15 @@ def draw_figures(run: Run, fmap: FeatureMap) -> dict[str, Figure]:
             f"t-SNE of the {run.features.shape[1]:,}-wide features of {len(fmap.labels):,} test images",
         ),
     }
-    for fw in run.frameworks:
+    for fw in confusion_frameworks(run):
         accuracy = run.evaluation[fw]["test_acc"]
         made[f"confusion_{fw}"] = plot_confusion(
             run.confusion[fw],
             f"{FRAMEWORK_LABELS[fw]} model on {run.test_images:,} test images: accuracy {100 * accuracy:.2f} %",
         )
+    mistakes = misclassified(run.confusion["numpy"], run.predicted["numpy"], run.test_labels)
+    made["misclassified"] = plot_misclassified(
+        run.test_pixels[:, 0],
+        [(f"{CLASS_NAMES[t]} as\n{CLASS_NAMES[p]} ({count})", indices) for t, p, count, indices in mistakes],
+    )
     return made

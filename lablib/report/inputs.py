@@ -32,6 +32,7 @@ TSV = {
     "epoch_seconds": "epoch_seconds.tsv",
 }
 REPORT001_SERIES = "report001"
+SEED_TABLE = "-seeds"  # the suffix of a series' per-seed table
 
 
 class ReportError(LabError):
@@ -124,13 +125,16 @@ class Report001:
     table: Path
     quick: bool
     rows: list[SeriesRow]
+    per_seed: pd.DataFrame | None
 
 
 @dataclass(frozen=True)
 class Run:
     """Everything one run produced that the report shows. ``train``, ``history``, ``evaluation`` and
     ``confusion`` hold the frameworks that ran; ``not_run`` says why each other one did not (its training
-    stage's record), ``cross`` is ``None`` when the compare stage did not run, and ``cross_not_run`` why."""
+    stage's record), ``cross`` is ``None`` when the compare stage did not run, and ``cross_not_run`` why.
+    ``predicted`` holds each framework's class per test image, in the order of ``test_labels`` and
+    ``test_pixels``; ``series`` the series' CSV tables by name, ``config`` experiments.yaml."""
 
     params: Params
     params_text: str
@@ -142,6 +146,9 @@ class Run:
     cross: dict[str, Any] | None
     cross_not_run: str | None
     confusion: dict[str, np.ndarray]
+    predicted: dict[str, np.ndarray]
+    test_labels: np.ndarray
+    test_pixels: np.ndarray
     features: np.ndarray
     feature_labels: np.ndarray
     provenance: dict[str, Any]
@@ -149,6 +156,8 @@ class Run:
     train_labels: np.ndarray
     sizes: dict[str, int]
     experiments: dict[str, str]
+    series: dict[str, pd.DataFrame]
+    config: Mapping[str, Any]
     report000: Report000
     report001: Report001 | None
 
@@ -192,8 +201,8 @@ def read_history(live_dir: Path) -> dict[str, np.ndarray]:
     return history
 
 
-def read_confusion(path: Path, made_by: str) -> np.ndarray:
-    """Counts of each (actual, predicted) pair of class names in an ``actual,predicted`` CSV."""
+def read_predictions(path: Path, made_by: str) -> tuple[np.ndarray, np.ndarray]:
+    """The class indices of each test image, true and predicted, from an ``actual,predicted`` CSV (test order)."""
     try:
         table = pd.read_csv(path)
     except FileNotFoundError:
@@ -201,8 +210,21 @@ def read_confusion(path: Path, made_by: str) -> np.ndarray:
     actual, predicted = (table[column].map(CLASS_INDEX) for column in ("actual", "predicted"))
     if actual.isna().any() or predicted.isna().any():
         raise ReportError(f"{path} names a class outside {', '.join(CLASS_NAMES)}; run the {made_by} stage again")
-    pairs = actual.to_numpy(dtype=np.int64) * NUM_CLASSES + predicted.to_numpy(dtype=np.int64)
+    return actual.to_numpy(dtype=np.int64), predicted.to_numpy(dtype=np.int64)
+
+
+def confusion_matrix(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Counts of each (actual, predicted) pair of classes."""
+    pairs = actual * NUM_CLASSES + predicted
     return np.bincount(pairs, minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def _in_test_order(path: Path, made_by: str, labels: np.ndarray) -> np.ndarray:
+    """The predicted classes of ``path``, checked to list the test images in their order."""
+    actual, predicted = read_predictions(path, made_by)
+    if not np.array_equal(actual, labels):
+        raise ReportError(f"{path} does not list the test images in their order; run the {made_by} stage again")
+    return predicted
 
 
 def read_features(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -217,6 +239,13 @@ def read_features(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def read_experiments(folder: Path) -> dict[str, str]:
     """The Markdown tables of the experiment series, by name; none when the folder is absent."""
     return {path.stem: path.read_text().strip() for path in sorted(folder.glob("*.md"))}
+
+
+def read_series_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    """The series' summary tables (``<series>.csv``) by name, each indexed by row, and their per-seed tables
+    (``<series>-seeds.csv``) by the same name with ``-seeds``."""
+    tables = {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
+    return {name: table if name.endswith(SEED_TABLE) else table.set_index("row") for name, table in tables.items()}
 
 
 def with_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -356,7 +385,8 @@ def read_report001(config: Mapping[str, Any], folder: Path) -> Report001 | None:
                 test_acc={fw: read_spread(measured, f"{fw} test acc %") for fw in FRAMEWORKS},
             )
         )
-    return Report001(path.with_suffix(".md"), quick, rows)
+    seeds = path.with_name(f"{path.stem}{SEED_TABLE}.csv")
+    return Report001(path.with_suffix(".md"), quick, rows, pd.read_csv(seeds) if seeds.is_file() else None)
 
 
 def _fraction(percent: Any) -> float | None:
@@ -379,6 +409,8 @@ def load_run(paths: RunPaths) -> Run:
     ran = [fw for fw in FRAMEWORKS if fw not in not_run]
     cross = _read_json(paths.evaluation / "cross.json", "compare")
     cross_not_run = reason_not_run(cross)
+    labels = _read_npy(paths.prepared / "test_labels.npy")
+    predicted = {fw: _in_test_order(paths.evaluation / fw / "confusion.csv", f"evaluate_{fw}", labels) for fw in ran}
     return Run(
         params=params,
         params_text=paths.params.read_text(),
@@ -389,7 +421,10 @@ def load_run(paths: RunPaths) -> Run:
         evaluation={fw: _read_json(paths.evaluation / fw / "metrics.json", f"evaluate_{fw}") for fw in ran},
         cross=None if cross_not_run else cross,
         cross_not_run=cross_not_run,
-        confusion={fw: read_confusion(paths.evaluation / fw / "confusion.csv", f"evaluate_{fw}") for fw in ran},
+        confusion={fw: confusion_matrix(labels, predicted[fw]) for fw in ran},
+        predicted=predicted,
+        test_labels=labels,
+        test_pixels=_read_npy(paths.prepared / "test_images.npy", mmap=True),
         features=features,
         feature_labels=feature_labels,
         provenance=_read_json(paths.raw / "provenance.json", "fetch"),
@@ -397,6 +432,8 @@ def load_run(paths: RunPaths) -> Run:
         train_labels=_read_npy(paths.prepared / "train_labels.npy"),
         sizes={split: len(_read_npy(paths.prepared / f"{split}_labels.npy")) for split in ("train", "val")},
         experiments=read_experiments(paths.experiments),
+        series=read_series_tables(paths.experiments),
+        config=config,
         report000=read_report000(config, params, paths.experiments),
         report001=read_report001(config, paths.experiments),
     )

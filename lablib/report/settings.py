@@ -79,9 +79,15 @@ def describe_augmentation(params: Params) -> str:
     parts += [f"a rotation of up to {a.rotate:g}°"] if a.rotate else []
     text = f"one of {', '.join(parts)} or nothing, equally likely" if parts else "no geometric transform"
     text += f", then a change of brightness (±{a.brightness:g}) and contrast (±{100 * a.contrast:g} %)"
+    erasing = (
+        f"; then, with probability {a.erase:g}, random erasing (Zhong et al. 2017, which report 000 did not use) "
+        f"fills a rectangle of {100 * a.erase_area[0]:g}–{100 * a.erase_area[1]:g} % of the image with noise"
+        if a.erase
+        else ""
+    )
     if not a.enabled:
-        return f"Augmentation was off for this run; switched on it would apply {text}."
-    return f"Each training image went through {text} (report 000, 2.4), drawn anew every epoch."
+        return f"Augmentation was off for this run; switched on it would apply {text}{erasing}."
+    return f"Each training image went through {text} (report 000, 2.4){erasing}, drawn anew every epoch."
 
 
 def validation_images(run: Run) -> str:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from lablib.data.fashion_mnist import CLASS_NAMES, FILES
+from lablib.models.numpy_model import Classifier
+from lablib.models.summary import summary
 from lablib.params import FRAMEWORKS, TrainParams
 from lablib.report.inputs import Report001, Run
 from lablib.report.labels import FRAMEWORK_LABELS, OPTIMIZER_NAMES, VALIDATION_MEASURES
+from lablib.report.mistakes import confusion_frameworks, most_confused
 from lablib.report.prose import number, percent, spread
 from lablib.report.settings import schedule_rule
 
@@ -32,34 +33,61 @@ def results_table(run: Run) -> str:
 
 
 def per_class_table(run: Run) -> str:
+    """Accuracy per class, a column per framework whose confusion matrix the report shows."""
+    shown = confusion_frameworks(run)
     lines = [
-        "| Class | " + " | ".join(FRAMEWORK_LABELS[fw] for fw in run.frameworks) + " |",
-        "| --- |" + " ---: |" * len(run.frameworks),
+        "| Class | " + " | ".join(FRAMEWORK_LABELS[fw] for fw in shown) + " |",
+        "| --- |" + " ---: |" * len(shown),
     ]
     for c, name in enumerate(CLASS_NAMES):
-        cells = " | ".join(percent(run.evaluation[fw]["per_class_acc"][name]) for fw in run.frameworks)
+        cells = " | ".join(percent(run.evaluation[fw]["per_class_acc"][name]) for fw in shown)
         lines.append(f"| {c}: {name} | {cells} |")
     return "\n".join(lines)
 
 
-def most_confused(
-    matrix: np.ndarray, k: int = 5, class_names: Sequence[str] = CLASS_NAMES
-) -> list[tuple[str, str, int]]:
-    """The ``k`` largest off-diagonal cells of ``matrix[true, predicted]`` as ``(true class, predicted
-    class, count)``, largest first."""
-    off = matrix.astype(np.int64).copy()
-    np.fill_diagonal(off, -1)
-    order = np.argsort(-off, axis=None, kind="stable")[:k]
-    cells = [np.unravel_index(index, off.shape) for index in order]
-    return [(class_names[t], class_names[p], int(off[t, p])) for t, p in cells if off[t, p] > 0]
-
-
 def confused_table(run: Run) -> str:
     lines = ["| Framework | True class | Predicted as | Images |", "| --- | --- | --- | ---: |"]
-    for fw in run.frameworks:
+    for fw in confusion_frameworks(run):
         for actual, predicted, count in most_confused(run.confusion[fw]):
             lines.append(f"| {FRAMEWORK_LABELS[fw]} | {actual} | {predicted} | {count} |")
     return "\n".join(lines)
+
+
+def layers_table(model: Classifier) -> str:
+    """Report 000's Table 1 for ``model``, with each convolution's and pooling's kernel, stride and padding."""
+    rows = summary(model)
+    lines = [
+        "| Layer | Kernel | Stride | Padding | Parameters | Input shape | Output shape |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for layer, row in zip([*model.features, *model.classifier], rows, strict=True):
+        window = [getattr(layer, name, None) for name in ("kernel_size", "stride", "padding")]
+        kernel, stride, padding = ("" if value is None else str(value) for value in window)
+        if kernel:
+            kernel = f"{kernel}×{kernel}"
+        lines.append(
+            f"| {row.layer} | {kernel} | {stride} | {padding} | {row.parameters:,} | {_shape(row.input_shape)} | "
+            f"{_shape(row.output_shape)} |"
+        )
+    lines.append(f"| **Total** | | | | **{sum(row.parameters for row in rows):,}** | | |")
+    return "\n".join(lines)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    """``(32, 28, 28)``, and ``(4096)`` for one axis, as report 000's Table 1 writes it."""
+    return f"({', '.join(str(d) for d in shape)})"
+
+
+def parameters_table(changed: Mapping[str, tuple[Any, Any]]) -> str:
+    """The parameters in which the run differs from report 000's (preset ``lab2025``): key, this run's value
+    and the preset's."""
+    lines = ["| Parameter | This run | Report 000 (preset `lab2025`) |", "| --- | --- | --- |"]
+    lines += [f"| `{key}` | {_value(ours)} | {_value(theirs)} |" for key, (ours, theirs) in changed.items()]
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    return "null" if value is None else f"{value}"
 
 
 def cross_table(run: Run) -> str:

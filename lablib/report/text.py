@@ -10,27 +10,37 @@ from typing import Any
 
 import numpy as np
 
-from lablib.models.numpy_model import build_numpy
+from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from lablib.experiments.config import flatten
+from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import get_spec
-from lablib.models.summary import summary, summary_markdown
+from lablib.models.summary import summary
 from lablib.params import FRAMEWORKS
 from lablib.report.analysis import NEIGHBOURS, FeatureMap
 from lablib.report.contents import Numbering
-from lablib.report.course import beside_the_reports
+from lablib.report.course import beside_the_reports, course_tables
+from lablib.report.curves import overfit, parting, relative_gap, smoothed_floor
+from lablib.report.glossary import glossary_section
 from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS, SOURCES
 from lablib.report.markdown import Section, Subsection, document
+from lablib.report.mistakes import confusion_frameworks, misclassified, most_confused
+from lablib.report.numpy_core import numpy_core_section
 from lablib.report.prose import agreement, number, percent
+from lablib.report.series import describe_presets, interpret
 from lablib.report.settings import describe_augmentation, describe_schedule, describe_training, validation_images
 from lablib.report.tables import (
     confused_table,
     cross_table,
-    most_confused,
+    layers_table,
+    parameters_table,
     per_class_table,
     provenance_table,
     results_table,
 )
 from lablib.rng import placeholder
+
+SILHOUETTE = ("T-shirt/top", "Pullover", "Coat", "Shirt")  # the classes of one silhouette (Figure 1)
 
 
 def _speed(numpy_seconds: float, torch_seconds: float) -> str:
@@ -65,27 +75,97 @@ def _timing(run: Run) -> str:
     )
 
 
-def _progress(name: str, metrics: dict[str, Any]) -> str:
-    """Best and final accuracies of one framework's training, and what their gap says."""
-    gap = metrics["final_train_acc"] - metrics["final_val_acc"]
-    text = (
-        f"{name} reached its best validation accuracy, {percent(metrics['best_val_acc'])}, at epoch "
-        f"{metrics['best_epoch']}; after the last epoch training accuracy was {percent(metrics['final_train_acc'])} "
-        f"and validation accuracy {percent(metrics['final_val_acc'])}"
+def _best(run: Run) -> str:
+    """Each framework's best validation accuracy and its epoch."""
+    return " and ".join(
+        f"{percent(run.train[fw]['best_val_acc'])} at epoch {run.train[fw]['best_epoch']} ({FRAMEWORK_LABELS[fw]})"
+        for fw in run.frameworks
     )
-    if gap > 0.02:
-        return text + f", a gap of {100 * gap:.2f} points: the model fits its training images better than unseen ones."
-    if gap < 0:
-        return text + (
-            ": training accuracy is measured on augmented batches while the weights still change, so it can lie "
-            "below validation accuracy."
+
+
+def _overfitting(run: Run) -> str:
+    """Where training accuracy passes validation accuracy and how the gap grows, from the first framework."""
+    fw = run.frameworks[0]
+    found = overfit(run.history[fw])
+    best = f"validation accuracy reaches its best, {_best(run)}"
+    if found.epoch is None:
+        return (
+            "Training accuracy, measured on augmented batches while the weights still change, stays below "
+            f"validation accuracy to the last epoch: no sign of over-fitting; {best}."
         )
-    return text + ": no sign of over-fitting yet."
+    trend = "grows" if found.final_gap > found.first_gap else "does not grow"
+    return (
+        f"Training accuracy passes validation accuracy for good at epoch {found.epoch} ({100 * found.first_gap:.2f} "
+        f"points above it) and the gap {trend}, to {100 * found.final_gap:.2f} points after the last epoch "
+        f"({FRAMEWORK_LABELS[fw]}): the model fits its training images better than unseen ones, the start of "
+        f"over-fitting, while {best}."
+    )
+
+
+def _loss_gap(run: Run) -> str:
+    """Why the training loss sits above the validation loss: label smoothing's floor and the augmentation."""
+    train, h = run.params.train, run.history[run.frameworks[0]]
+    final_train, final_val = h["train_loss"][-1], h["val_loss"][-1]
+    if final_train <= final_val:
+        return ""
+    erased = ", some erased," if train.augment.enabled and train.augment.erase else ""
+    images = f"augmented images{erased}" if train.augment.enabled else "the training images"
+    if not train.label_smoothing:
+        return (
+            f"The training loss ends at {final_train:.3f}, above the validation loss ({final_val:.3f}): it is "
+            f"measured on {images} in training mode while the weights change."
+        )
+    floor = smoothed_floor(train.label_smoothing)
+    return (
+        f"The training loss ends at {final_train:.3f} against {final_val:.3f} for validation, as it should: it is "
+        f"the cross-entropy against targets smoothed by {train.label_smoothing:g} (a share of "
+        f"{train.label_smoothing / NUM_CLASSES:g} on each wrong class), whose least possible value is their own "
+        f"entropy, {floor:.3f}, and it is measured on {images} in training mode; the validation loss is the "
+        f"plain cross-entropy on unaltered images. Above its floor, the training loss ends "
+        f"{final_train - floor:.3f} high."
+    )
+
+
+def _twins(run: Run) -> str:
+    """Where the two frameworks' curves part and meet again."""
+    if len(run.frameworks) < 2:
+        return ""
+    first, second = (run.history[fw] for fw in run.frameworks)
+    loss = relative_gap(first["train_loss"], second["train_loss"])
+    val = parting(first, second, "val_acc")
+    if val.first is None:
+        return (
+            f"The two frameworks' curves lie on one another: training losses within a relative {loss:.0e}, the "
+            "same validation accuracy at every epoch."
+        )
+    end = (
+        f"meet again after the last epoch ({percent(first['val_acc'][-1])} both)"
+        if val.meet_at_end
+        else f"end {100 * abs(first['val_acc'][-1] - second['val_acc'][-1]):.2f} points apart"
+    )
+    return (
+        f"The two frameworks' curves lie on one another: their training losses agree to a relative {loss:.0e} at "
+        f"every epoch, float32 rounding. Their validation accuracies part from epoch {val.first}, where a "
+        f"difference in the last bits of the weights moves a few borderline images, differ by at most "
+        f"{100 * val.largest:.2f} points (epoch {val.at}), and {end}."
+    )
 
 
 def _not_run(run: Run) -> str:
     """One sentence per framework that did not run, saying why (its training stage's record)."""
     return "".join(f" {FRAMEWORK_LABELS[fw]} did not run: {reason}." for fw, reason in run.not_run.items())
+
+
+def _over_seeds(run: Run) -> str:
+    """The shipped default's test accuracy over seeds, beside this run's single one."""
+    seeded = run.report000.default_spread
+    ours = None if seeded is None else seeded.test_acc["numpy"]
+    if ours is None or ours.seeds < 2:
+        return ""
+    return (
+        f" This is one run: over {ours.seeds} seeds the shipped default reaches {100 * ours.mean:.2f} ± "
+        f"{100 * ours.sd:.2f} % ({100 * ours.low:.2f}–{100 * ours.high:.2f}) with NumPy (series `{seeded.series}`)."
+    )
 
 
 def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
@@ -98,7 +178,8 @@ def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
             f"was trained with this project's NumPy core (forward, backward and optimiser step written by "
             f"hand).{_not_run(run)} The {run.test_images:,} official test images were used only for the final "
             "evaluation.",
-            f"**In short:** the NumPy model reaches {percent(run.evaluation['numpy']['test_acc'])} test accuracy.",
+            f"**In short:** the NumPy model reaches {percent(run.evaluation['numpy']['test_acc'])} test accuracy."
+            f"{_over_seeds(run)}",
         ]
     batches = "the same batches" if run.params.train_for("torch").batch_size == train.batch_size else "the same data"
     return [
@@ -109,9 +190,9 @@ def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
         f"core (forward, backward and optimiser step written by hand), once with PyTorch. The "
         f"{run.test_images:,} official test images were used only for the final evaluation.",
         f"**In short:** the NumPy model reaches {percent(run.evaluation['numpy']['test_acc'])} test accuracy and the "
-        f"PyTorch model {percent(run.evaluation['torch']['test_acc'])}. Loaded with the same weights, the two "
-        f"implementations predict the same class for {agreement(run.cross['min_agreement'])} of the "
-        f"test images.",
+        f"PyTorch model {percent(run.evaluation['torch']['test_acc'])}.{_over_seeds(run)} Loaded with the same "
+        f"weights, the two implementations predict the same class for {agreement(run.cross['min_agreement'])} "
+        f"of the test images.",
     ]
 
 
@@ -147,8 +228,8 @@ def _data(run: Run, numbering: Numbering) -> Section:
             f"on {run.sizes['val']:,}, both drawn from the 60,000 training images{_split_text(run)}; "
             "pixels are scaled to [-0.5, 0.5] (report 000, 2.3).",
             numbering.figure("samples", "the first eight training images of each class"),
-            f"{numbering['samples']} shows why the task is not trivial: T-shirt/top, Pullover, Coat and Shirt share "
-            "one silhouette and differ in details such as collars, buttons and sleeve length.",
+            f"{numbering['samples']} shows why the task is not trivial: {', '.join(SILHOUETTE[:-1])} and "
+            f"{SILHOUETTE[-1]} share one silhouette and differ in details such as collars, buttons and sleeve length.",
             Subsection("Augmentation"),
             describe_augmentation(run.params),
             numbering.figure(
@@ -188,7 +269,7 @@ def _provenance_text(provenance: dict[str, Any]) -> str:
     )
 
 
-def _model(run: Run, rows: list[Any], numbering: Numbering) -> Section:
+def _model(run: Run, model: Classifier, numbering: Numbering) -> Section:
     train = run.params.train
     role = (
         "The 256-wide output of the second Linear block is the feature vector the center loss acts on "
@@ -200,7 +281,11 @@ def _model(run: Run, rows: list[Any], numbering: Numbering) -> Section:
         "Model",
         [
             f"`{train.model}` as the NumPy core builds it{_twin(run)}. {role}",
-            numbering.table("layers", "layers, parameters and shapes (report 000, Table 1).", summary_markdown(rows)),
+            numbering.table(
+                "layers",
+                "layers, kernels, strides, paddings, parameters and shapes (report 000, Table 1).",
+                layers_table(model),
+            ),
         ],
     )
 
@@ -218,17 +303,18 @@ def _training(run: Run, numbering: Numbering) -> Section:
     train = run.params.train
     lr = run.history["numpy"]["lr"][: train.epochs]
     restart = " (each fold starts the schedule again)" if train.validation == "kfold" else ""
-    progress = " ".join(_progress(FRAMEWORK_LABELS[fw], run.train[fw]) for fw in run.frameworks)
     who = "Both frameworks" if len(run.frameworks) == len(FRAMEWORKS) else "The NumPy model"
-    sides = FRAMEWORK_LABELS[run.frameworks[0]]
-    if len(run.frameworks) > 1:
-        sides = " and ".join(
-            f"{FRAMEWORK_LABELS[fw]} ({side})" for fw, side in zip(run.frameworks, ("left", "right"), strict=True)
-        )
+    sides = " and ".join(
+        f"{FRAMEWORK_LABELS[fw]} ({style})" for fw, style in zip(run.frameworks, ("solid", "dashed"), strict=False)
+    )
+    augmented = ""
+    if train.augment.enabled:
+        erasing = f", random erasing ({train.augment.erase:g}) included" if train.augment.erase else ""
+        augmented = f" Every training image was augmented as section 2.2 describes{erasing}."
     return Section(
         "Training",
         [
-            f"{who} trained with {describe_training(run.params, run.frameworks)}.",
+            f"{who} trained with {describe_training(run.params, run.frameworks)}.{augmented}",
             Subsection("Learning-rate schedule"),
             numbering.figure("lr_schedule", "the learning rate at the start of each epoch, as logged during training"),
             f"The schedule was {describe_schedule(run.params, run.frameworks)}. {numbering['lr_schedule']} plots "
@@ -239,14 +325,15 @@ def _training(run: Run, numbering: Numbering) -> Section:
                 "curves",
                 f"cross-entropy and accuracy per epoch on the training and validation images, {sides}",
             ),
-            progress,
+            " ".join(part for part in (_overfitting(run), _loss_gap(run), _twins(run)) if part),
         ],
     )
 
 
 def _test(run: Run, numbering: Numbering) -> Section:
+    shown = confusion_frameworks(run)
     sentences = []
-    for fw in run.frameworks:
+    for fw in shown:
         per_class = run.evaluation[fw]["per_class_acc"]
         hardest, easiest = min(per_class, key=per_class.get), max(per_class, key=per_class.get)
         sentence = (
@@ -257,6 +344,15 @@ def _test(run: Run, numbering: Numbering) -> Section:
             ((actual, predicted, count),) = confused
             sentence += f"; the most frequent mistake is {actual} taken for {predicted} ({count} images)"
         sentences.append(sentence + ".")
+    if len(shown) < len(run.frameworks):
+        others = " and ".join(FRAMEWORK_LABELS[fw] for fw in run.frameworks if fw not in shown)
+        sentences.append(
+            f"The {others} model's matrix, its accuracy per class and its confusions are the same, cell for cell: "
+            f"the two trained models predict the same class for every test image ({numbering['cross']}), so they "
+            "are shown once."
+        )
+    mistakes = misclassified(run.confusion["numpy"], run.predicted["numpy"], run.test_labels)
+    listed = ", ".join(f"{CLASS_NAMES[t]} taken for {CLASS_NAMES[p]} ({count})" for t, p, count, _ in mistakes)
     return Section(
         "Test set",
         [
@@ -264,14 +360,24 @@ def _test(run: Run, numbering: Numbering) -> Section:
                 numbering.figure(
                     f"confusion_{fw}", f"confusion matrix of the {FRAMEWORK_LABELS[fw]} model on the test images"
                 )
-                for fw in run.frameworks
+                for fw in shown
             ),
             "Rows are the true classes and columns the predictions; the colour is the share of the row. "
             + " ".join(sentences),
+            numbering.figure("misclassified", "the first test images of the most frequent mistakes, NumPy model"),
+            f"{numbering['misclassified']} shows, in test order, the first images of the NumPy model's "
+            f"{len(mistakes)} most frequent mistakes: {listed}.{_silhouette(mistakes, numbering)}",
             numbering.table("per_class", "accuracy per class on the test images.", per_class_table(run)),
             numbering.table("confusions", "the most frequent confusions.", confused_table(run)),
         ],
     )
+
+
+def _silhouette(mistakes: list[tuple[int, int, int, Any]], numbering: Numbering) -> str:
+    """Whether every mistake shown is between classes of the one silhouette of Figure 1."""
+    if not all(CLASS_NAMES[t] in SILHOUETTE and CLASS_NAMES[p] in SILHOUETTE for t, p, _, _ in mistakes):
+        return ""
+    return f" Each is between two of the classes that share one silhouette ({numbering['samples']})."
 
 
 def _features(run: Run, fmap: FeatureMap, numbering: Numbering) -> Section:
@@ -316,39 +422,61 @@ def _cross(run: Run, numbering: Numbering) -> Section:
     )
 
 
+def _parameters(run: Run, numbering: Numbering) -> Section:
+    """The parameters in which the run differs from report 000's, with a link to the whole file."""
+    ours, theirs = flatten(run.params.raw), flatten(run.report000.params.raw)
+    changed = {key: (value, theirs.get(key)) for key, value in ours.items() if value != theirs.get(key)}
+    return Section(
+        "Parameters of the run",
+        [
+            f"The run read [`params.yaml`](../params.yaml), whose comments describe every parameter. "
+            f"{numbering['parameters']} lists the {len(changed)} in which it differs from report 000's settings "
+            f"(preset `lab2025`, its 5.2); the other {len(ours) - len(changed)} are the same in both.",
+            numbering.table(
+                "parameters", "the run's parameters that differ from report 000's.", parameters_table(changed)
+            ),
+        ],
+    )
+
+
+def _experiments(run: Run) -> Section:
+    """Each series' table, then what it says; report 000's ablation named while it has not run."""
+    paragraphs = interpret(run)
+    parts: list[str | Subsection] = [
+        "Tables of the experiment series (`python -m lablib.experiments series NAME`), from "
+        "`reports/experiments/`. Their seconds per epoch ran several trainings at a time on a shared machine: "
+        "they are not a speed measurement.",
+        describe_presets(run),
+    ]
+    for name, table in run.experiments.items():
+        parts += [table, *paragraphs.get(name, [])]
+    return Section("Experiments", parts)
+
+
 def render_markdown(run: Run, fmap: FeatureMap) -> str:
     """The report's text: every figure with what it shows, the tables, the parameters and the provenance."""
     train = run.params.train
     excluded = [f"confusion_{fw}" for fw in run.not_run] + ["cross"] * (run.cross is None)
-    numbering = Numbering(included=["report001"] if run.report001 else [], excluded=excluded)
-    rows = summary(build_numpy(get_spec(train.model, train.width), rng=placeholder()))
-    total = sum(row.parameters for row in rows)
+    included = [f"confusion_{fw}" for fw in confusion_frameworks(run)] + course_tables(run)
+    numbering = Numbering(included=included, excluded=excluded)
+    model = build_numpy(get_spec(train.model, train.width), rng=placeholder())
+    total = sum(row.parameters for row in summary(model))
     sections = [
         _results(run, numbering),
         _data(run, numbering),
-        _model(run, rows, numbering),
+        _model(run, model, numbering),
         _training(run, numbering),
         _test(run, numbering),
         _features(run, fmap, numbering),
+        numpy_core_section(model, train.batch_size),
         _cross(run, numbering),
         beside_the_reports(run, numbering),
-        Section(
-            "Parameters of the run",
-            ["`params.yaml` as this run read it:", f"```yaml\n{run.params_text.strip()}\n```"],
-        ),
+        _parameters(run, numbering),
     ]
     if run.experiments:
-        sections.append(
-            Section(
-                "Experiments",
-                [
-                    "Tables of the experiment series (`python -m lablib.experiments series NAME`), from "
-                    "`reports/experiments/`:",
-                    *run.experiments.values(),
-                ],
-            )
-        )
-    sections.append(
+        sections.append(_experiments(run))
+    sections += [
+        glossary_section(),
         Section(
             "Reproducing",
             [
@@ -356,6 +484,6 @@ def render_markdown(run: Run, fmap: FeatureMap) -> str:
                 "`dvc exp run -S key=value` runs a variant and `dvc metrics diff` compares it with this run."
             ],
             numbered=False,
-        )
-    )
+        ),
+    ]
     return document(_intro(run, total, numbering), sections)
