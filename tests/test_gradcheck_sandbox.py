@@ -150,3 +150,20 @@ def test_the_grid_is_students_by_checks():
     assert lines[0].split("|")[1:-1] == [" student   ", " network   ", " layer Conv2d   "]
     assert [cell.strip() for cell in lines[2].split("|")[1:-1]] == ["ann", "ok", "FAIL"]
     assert [cell.strip() for cell in lines[3].split("|")[1:-1]] == ["ben", "timeout", ""]
+
+
+@pytest.mark.skipif(not bwrap_starts(), reason="bubblewrap cannot start here")
+def test_a_python_under_tmp_stays_visible_to_the_sealed_check(tmp_path, monkeypatch):
+    """The sealed check's /tmp is empty: a virtual environment under /tmp (a clone there, as CI may make) and
+    the project are mounted again, read-only, or the check cannot even start its interpreter."""
+    from lablib.gradcheck import sandbox
+
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    monkeypatch.setattr(sandbox.sys, "prefix", str(venv))
+    sealed = sandbox.Sandbox("bwrap", sandbox.Limits(cpu_seconds=10), tmp_path / "class")
+    command = sealed.command(["true"], tmp_path / "work", tmp_path)
+    tmpfs = command.index("/tmp")
+    binds = [command[i + 1] for i, word in enumerate(command) if word == "--ro-bind" and i > tmpfs]
+    assert str(venv.resolve()) in binds and str(sandbox.PROJECT) in binds
+    assert "/" not in binds

@@ -18,6 +18,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +121,11 @@ class Sandbox:
         class hidden."""
         if self.mode == "limits":
             return list(command)
-        # Mounts apply in order: the project again (a clone under /tmp would vanish under the empty /tmp), then
-        # the class hidden (inside the project too), then the one writable folder.
-        project = ["--ro-bind", str(PROJECT), str(PROJECT)]
+        # Mounts apply in order: the project and the Python that runs it again (a clone or a virtual environment
+        # under /tmp would vanish under the empty /tmp), then the class hidden (inside the project too), then the
+        # one writable folder.
+        keep = dict.fromkeys([PROJECT, *(Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix))])
+        project = [arg for folder in keep if folder != Path("/") for arg in ("--ro-bind", str(folder), str(folder))]
         hide = ["--tmpfs", str(self.hidden.resolve())]
         bind = ["--bind", str(writable), str(writable), "--die-with-parent", "--chdir", str(cwd)]
         return ["bwrap", "--ro-bind", "/", "/", *BWRAP_FLAGS, *project, *hide, *bind, *command]

@@ -468,7 +468,7 @@ def render_markdown(run: Run, fmap: FeatureMap) -> str:
         _training(run, numbering),
         _test(run, numbering),
         _features(run, fmap, numbering),
-        numpy_core_section(model, train.batch_size),
+        numpy_core_section(model, train.batch_size, run.cross is not None),
         _cross(run, numbering),
         beside_the_reports(run, numbering),
         _parameters(run, numbering),
