@@ -287,7 +287,7 @@ def test_provenance_parameters_and_experiments(report):
     headings = re.findall(r"^## (.+)$", report, flags=re.MULTILINE)
     assert headings[-4:] == ["10 Parameters of the run", "11 Experiments", "Glossary", "Reproducing"]
     assert "### 2.3 Provenance" in report and "### 9.2 Report 001" in report
-    assert "## 7 How the NumPy network is written" in report and "(250, 9, 784) matrix" in report
+    assert "## 7 How the NumPy network is written" in report and "(9, 196,000) matrix" in report
     for term in ("DVC", "Preset", "Series", "Stratified hold-out", "One-cycle", "Center loss", "Label smoothing"):
         assert f"- **{term}**: " in report
     assert "| lr-0.01 | 88.12 |" in report
