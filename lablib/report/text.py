@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lablib.data.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from lablib.data.fashion_mnist import CLASS_NAMES
 from lablib.experiments.config import flatten
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import get_spec
@@ -19,7 +19,7 @@ from lablib.params import FRAMEWORKS
 from lablib.report.analysis import NEIGHBOURS, FeatureMap
 from lablib.report.contents import Numbering
 from lablib.report.course import beside_the_reports, course_tables
-from lablib.report.curves import overfit, parting, relative_gap, smoothed_floor
+from lablib.report.findings import loss_gap, not_run, over_seeds, overfitting, speed, timing, twins
 from lablib.report.glossary import glossary_section
 from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS, SOURCES
@@ -43,131 +43,6 @@ from lablib.rng import placeholder
 SILHOUETTE = ("T-shirt/top", "Pullover", "Coat", "Shirt")  # the classes of one silhouette (Figure 1)
 
 
-def _speed(numpy_seconds: float, torch_seconds: float) -> str:
-    """Which framework's epochs were faster, and by how much."""
-    ratio = max(numpy_seconds, torch_seconds) / min(numpy_seconds, torch_seconds)
-    if ratio < 1.05:  # within a shared machine's variation from run to run
-        return "as fast as each other, to within 5 %"
-    return f"{FRAMEWORK_LABELS['torch' if numpy_seconds > torch_seconds else 'numpy']} {ratio:.1f}× faster"
-
-
-def _timing(run: Run) -> str:
-    """What the speed columns count, how much epochs varied, and the machine they were measured on."""
-    spread = " and ".join(
-        f"{number(min(run.history[fw]['epoch_seconds']))}–{number(max(run.history[fw]['epoch_seconds']))} s "
-        f"({FRAMEWORK_LABELS[fw]})"
-        for fw in run.frameworks
-    )
-    here = run.machine[run.frameworks[0]]
-    engines = [
-        f"NumPy {m['numpy_version']} on {m['blas_library']} {m['blas_version']} ({m['blas_kernel']} kernel, "
-        f"{m['blas_threads']} threads)"
-        if fw == "numpy"
-        else f"PyTorch {m['torch_version']} on {'the CPU' if m['torch_device'] == 'cpu' else m['torch_device']} "
-        f"({m['torch_threads']} threads)"
-        for fw, m in run.machine.items()
-    ]
-    return (
-        "Seconds per epoch count the training steps, the loading of their batches and the validation; images "
-        "per second count the training steps and their batches only, so the two columns can rank the "
-        f"frameworks differently. Single epochs took {spread}. Both trainings ran on one {here['cpu']} "
-        f"({here['cores']} cores): {' and '.join(engines)}."
-    )
-
-
-def _best(run: Run) -> str:
-    """Each framework's best validation accuracy and its epoch."""
-    return " and ".join(
-        f"{percent(run.train[fw]['best_val_acc'])} at epoch {run.train[fw]['best_epoch']} ({FRAMEWORK_LABELS[fw]})"
-        for fw in run.frameworks
-    )
-
-
-def _overfitting(run: Run) -> str:
-    """Where training accuracy passes validation accuracy and how the gap grows, from the first framework."""
-    fw = run.frameworks[0]
-    found = overfit(run.history[fw])
-    best = f"validation accuracy reaches its best, {_best(run)}"
-    if found.epoch is None:
-        return (
-            "Training accuracy, measured on augmented batches while the weights still change, stays below "
-            f"validation accuracy to the last epoch: no sign of over-fitting; {best}."
-        )
-    trend = "grows" if found.final_gap > found.first_gap else "does not grow"
-    return (
-        f"Training accuracy passes validation accuracy for good at epoch {found.epoch} ({100 * found.first_gap:.2f} "
-        f"points above it) and the gap {trend}, to {100 * found.final_gap:.2f} points after the last epoch "
-        f"({FRAMEWORK_LABELS[fw]}): the model fits its training images better than unseen ones, the start of "
-        f"over-fitting, while {best}."
-    )
-
-
-def _loss_gap(run: Run) -> str:
-    """Why the training loss sits above the validation loss: label smoothing's floor and the augmentation."""
-    train, h = run.params.train, run.history[run.frameworks[0]]
-    final_train, final_val = h["train_loss"][-1], h["val_loss"][-1]
-    if final_train <= final_val:
-        return ""
-    erased = ", some erased," if train.augment.enabled and train.augment.erase else ""
-    images = f"augmented images{erased}" if train.augment.enabled else "the training images"
-    if not train.label_smoothing:
-        return (
-            f"The training loss ends at {final_train:.3f}, above the validation loss ({final_val:.3f}): it is "
-            f"measured on {images} in training mode while the weights change."
-        )
-    floor = smoothed_floor(train.label_smoothing)
-    return (
-        f"The training loss ends at {final_train:.3f} against {final_val:.3f} for validation, as it should: it is "
-        f"the cross-entropy against targets smoothed by {train.label_smoothing:g} (a share of "
-        f"{train.label_smoothing / NUM_CLASSES:g} on each wrong class), whose least possible value is their own "
-        f"entropy, {floor:.3f}, and it is measured on {images} in training mode; the validation loss is the "
-        f"plain cross-entropy on unaltered images. Above its floor, the training loss ends "
-        f"{final_train - floor:.3f} high."
-    )
-
-
-def _twins(run: Run) -> str:
-    """Where the two frameworks' curves part and meet again."""
-    if len(run.frameworks) < 2:
-        return ""
-    first, second = (run.history[fw] for fw in run.frameworks)
-    loss = relative_gap(first["train_loss"], second["train_loss"])
-    val = parting(first, second, "val_acc")
-    if val.first is None:
-        return (
-            f"The two frameworks' curves lie on one another: training losses within a relative {loss:.0e}, the "
-            "same validation accuracy at every epoch."
-        )
-    end = (
-        f"meet again after the last epoch ({percent(first['val_acc'][-1])} both)"
-        if val.meet_at_end
-        else f"end {100 * abs(first['val_acc'][-1] - second['val_acc'][-1]):.2f} points apart"
-    )
-    return (
-        f"The two frameworks' curves lie on one another: their training losses agree to a relative {loss:.0e} at "
-        f"every epoch, float32 rounding. Their validation accuracies part from epoch {val.first}, where a "
-        f"difference in the last bits of the weights moves a few borderline images, differ by at most "
-        f"{100 * val.largest:.2f} points (epoch {val.at}), and {end}."
-    )
-
-
-def _not_run(run: Run) -> str:
-    """One sentence per framework that did not run, saying why (its training stage's record)."""
-    return "".join(f" {FRAMEWORK_LABELS[fw]} did not run: {reason}." for fw, reason in run.not_run.items())
-
-
-def _over_seeds(run: Run) -> str:
-    """The shipped default's test accuracy over seeds, beside this run's single one."""
-    seeded = run.report000.default_spread
-    ours = None if seeded is None else seeded.test_acc["numpy"]
-    if ours is None or ours.seeds < 2:
-        return ""
-    return (
-        f" This is one run: over {ours.seeds} seeds the shipped default reaches {100 * ours.mean:.2f} ± "
-        f"{100 * ours.sd:.2f} % ({100 * ours.low:.2f}–{100 * ours.high:.2f}) with NumPy (series `{seeded.series}`)."
-    )
-
-
 def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
     train = run.params.train
     if run.not_run:
@@ -176,10 +51,10 @@ def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
             f"This report was generated by `dvc repro` from the run it describes: every number and figure "
             f"below comes from that run. The network `{train.model}` ({total:,} parameters, {numbering['layers']}) "
             f"was trained with this project's NumPy core (forward, backward and optimiser step written by "
-            f"hand).{_not_run(run)} The {run.test_images:,} official test images were used only for the final "
+            f"hand).{not_run(run)} The {run.test_images:,} official test images were used only for the final "
             "evaluation.",
             f"**In short:** the NumPy model reaches {percent(run.evaluation['numpy']['test_acc'])} test accuracy."
-            f"{_over_seeds(run)}",
+            f"{over_seeds(run)}",
         ]
     batches = "the same batches" if run.params.train_for("torch").batch_size == train.batch_size else "the same data"
     return [
@@ -190,7 +65,7 @@ def _intro(run: Run, total: int, numbering: Numbering) -> list[str]:
         f"core (forward, backward and optimiser step written by hand), once with PyTorch. The "
         f"{run.test_images:,} official test images were used only for the final evaluation.",
         f"**In short:** the NumPy model reaches {percent(run.evaluation['numpy']['test_acc'])} test accuracy and the "
-        f"PyTorch model {percent(run.evaluation['torch']['test_acc'])}.{_over_seeds(run)} Loaded with the same "
+        f"PyTorch model {percent(run.evaluation['torch']['test_acc'])}.{over_seeds(run)} Loaded with the same "
         f"weights, the two implementations predict the same class for {agreement(run.cross['min_agreement'])} "
         f"of the test images.",
     ]
@@ -200,12 +75,12 @@ def _results(run: Run, numbering: Numbering) -> Section:
     seconds = {fw: run.train[fw]["mean_epoch_seconds"] for fw in run.frameworks}
     took = " and ".join(f"{number(seconds[fw])} s with {FRAMEWORK_LABELS[fw]}" for fw in run.frameworks)
     if len(seconds) == len(FRAMEWORKS):
-        took += f" ({_speed(seconds['numpy'], seconds['torch'])})"
+        took += f" ({speed(seconds['numpy'], seconds['torch'])})"
     parts: list[str | Subsection] = [
         numbering.table("results", "validation and test accuracy, and speed, per framework.", results_table(run)),
         f"Validation accuracy is measured after every epoch on {validation_images(run)}; test accuracy "
         f"once, on the {run.test_images:,} test images, with the weights after the last epoch "
-        f"(for k-fold, of the best fold). An epoch took {took}. {_timing(run)}",
+        f"(for k-fold, of the best fold). An epoch took {took}. {timing(run)}",
     ]
     kfold = {fw: run.train[fw].get("kfold") for fw in run.frameworks}
     if all(kfold.values()):
@@ -325,7 +200,7 @@ def _training(run: Run, numbering: Numbering) -> Section:
                 "curves",
                 f"cross-entropy and accuracy per epoch on the training and validation images, {sides}",
             ),
-            " ".join(part for part in (_overfitting(run), _loss_gap(run), _twins(run)) if part),
+            " ".join(part for part in (overfitting(run), loss_gap(run), twins(run)) if part),
         ],
     )
 
