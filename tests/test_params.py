@@ -10,7 +10,7 @@ import yaml
 
 from lablib.experiments.config import load_experiments, preset_run, series_rows
 from lablib.params import ParamsError, load_params, parse_params
-from lablib.report.inputs import with_overrides
+from lablib.report.series_inputs import with_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -571,11 +571,11 @@ def test_report000_ablation_says_it_has_not_run_then_reads_its_table(run, report
     assert "has not been run yet; `make series-report000` runs it" in report
     root = tmp_path / "repo"
     shutil.copytree(run, root)
+    folder = root / "reports/experiments"
     seeded_table(
-        root / "reports/experiments",
+        folder,
         "report000",
         {
-            "all": {"val": [94.2, 94.3, 94.4], "test": [94.0, 94.1, 94.2]},
             "no_center_loss": {"val": [94.2, 94.3, 94.4], "test": [94.0, 94.2, 94.1]},
             "no_augmentation": {"val": [93.1, 93.2, 93.3], "test": [92.9, 93.0, 93.1]},
             "no_balancing": {"val": [94.2, 94.3, 94.4], "test": [94.1, 94.0, 94.2]},
@@ -584,13 +584,31 @@ def test_report000_ablation_says_it_has_not_run_then_reads_its_table(run, report
     loaded = load_run(paths(root))
     text = render_markdown(loaded, tsne_map(loaded.features, loaded.feature_labels, seed=0))
     assert "has not been run yet" not in text
-    # Cost 1.10 points, noise sqrt(0.1^2 / 3 + 0.1^2 / 3) = 0.08 points.
+    assert "which has not run; `make series-seeds` runs it" in text, "no default over seeds: nothing to measure by"
+
+    seeded_table(
+        folder,
+        "seeds",
+        {
+            "default": {"val": [94.2, 94.5, 94.3, 94.6, 94.4], "test": [94.0, 94.1, 94.2, 94.3, 94.1]},
+            "lab2025_tuned": {"val": [94.6, 94.7, 94.8], "test": [94.7, 94.8, 94.9]},
+        },
+    )
+    loaded = load_run(paths(root))
+    text = render_markdown(loaded, tsne_map(loaded.features, loaded.feature_labels, seed=0))
+    assert "the default itself is row `default` of series `seeds` (94.14 ± 0.11 % (94.00–94.30, 5 seeds)" in text
+    # Cost 94.14 - 93.00 = 1.14 points, noise sqrt(0.114^2 / 5 + 0.1^2 / 3) = 0.077 points.
     assert (
         "without augmentation (`no_augmentation`, `augment.enabled=False`) the test accuracy is 93.00 ± 0.10 % "
-        "(92.90–93.10, 3 seeds), +1.10 points of cost, beyond 2 times its noise of 0.08 points: it helps" in text
+        "(92.90–93.10, 3 seeds), +1.14 points of cost, beyond 2 times its noise of 0.08 points: it helps; seed by "
+        "seed (0, 1, 2): +1.10, +1.10, +1.10 points" in text
     )
     assert "without center loss (`no_center_loss`, `center_loss.weight=0.0`)" in text
-    assert "+0.00 points of cost, within 2 times its noise of 0.08 points: not established" in text
+    assert "+0.04 points of cost, within 2 times its noise of 0.08 points: not established" in text
+    assert (
+        "Of report 000's reasons, removing augmentation costs accuracy beyond the noise; the others' credit is "
+        "not established by these runs. These are 3-epoch trainings" in text
+    ), "the fake run trains 3 epochs"
     assert "The section beside the course reports reads this table against report 000's claims." in text
 
 

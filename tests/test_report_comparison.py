@@ -10,7 +10,7 @@ import pytest
 
 from lablib.report.comparison import PRIVATE_IMAGES, PUBLIC_IMAGES, compare, paired_gains, verdict
 from lablib.report.curves import overfit, parting, smoothed_floor
-from lablib.report.inputs import Spread
+from lablib.report.series_inputs import Spread
 
 OURS = Spread(mean=0.89, sd=0.004, low=0.885, high=0.895, seeds=4)
 

@@ -14,7 +14,8 @@
 """
 
 from lablib.report.contents import FIGURES
-from lablib.report.inputs import ReportError, RunPaths, load_run
+from lablib.report.errors import ReportError
+from lablib.report.inputs import RunPaths, load_run
 from lablib.report.write import write_report
 
 __all__ = ["FIGURES", "ReportError", "RunPaths", "load_run", "write_report"]

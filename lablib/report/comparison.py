@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lablib.report.inputs import Spread
+from lablib.report.series_inputs import Spread
 
 # The course's leaderboard (report 001's figures): an upload is scored on a public part of the 10,000
 # official test images and graded on the private rest. Report 001 does not say which part it quotes.

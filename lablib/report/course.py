@@ -16,11 +16,12 @@ from lablib.report.comparison import (
     verdict,
 )
 from lablib.report.contents import Numbering
-from lablib.report.inputs import REPORT001_SERIES, Report000, Report001, Run, Spread, Tuned
+from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS
 from lablib.report.markdown import Section, Subsection
 from lablib.report.prose import percent, points, spread
 from lablib.report.series import inherited_smoothing, report000_ablation
+from lablib.report.series_inputs import REPORT001_SERIES, Report000, Report001, Spread, Tuned
 from lablib.report.settings import validation_images
 from lablib.report.tables import report000_table, report001_table
 

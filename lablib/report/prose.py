@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lablib.report.inputs import Spread
+from lablib.report.series_inputs import Spread
 
 
 def percent(fraction: float) -> str:

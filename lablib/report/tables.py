@@ -9,10 +9,11 @@ from lablib.data.fashion_mnist import CLASS_NAMES, FILES
 from lablib.models.numpy_model import Classifier
 from lablib.models.summary import summary
 from lablib.params import FRAMEWORKS, TrainParams
-from lablib.report.inputs import Report001, Run
+from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS, OPTIMIZER_NAMES, VALIDATION_MEASURES
 from lablib.report.mistakes import confusion_frameworks, most_confused
 from lablib.report.prose import number, percent, spread
+from lablib.report.series_inputs import Report001
 from lablib.report.settings import schedule_rule
 
 
