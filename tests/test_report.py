@@ -576,7 +576,7 @@ def test_report000_ablation_says_it_has_not_run_then_reads_its_table(run, report
         folder,
         "report000",
         {
-            "no_center_loss": {"val": [94.2, 94.3, 94.4], "test": [94.0, 94.2, 94.1]},
+            "no_center_loss": {"val": [94.2, 94.3, 94.4], "test": [94.05, 93.85, 93.85]},
             "no_augmentation": {"val": [93.1, 93.2, 93.3], "test": [92.9, 93.0, 93.1]},
             "no_balancing": {"val": [94.2, 94.3, 94.4], "test": [94.1, 94.0, 94.2]},
         },
@@ -604,7 +604,12 @@ def test_report000_ablation_says_it_has_not_run_then_reads_its_table(run, report
         "seed (0, 1, 2): +1.10, +1.10, +1.10 points" in text
     )
     assert "without center loss (`no_center_loss`, `center_loss.weight=0.0`)" in text
-    assert "+0.04 points of cost, within 2 times its noise of 0.08 points: not established" in text
+    # Against the default's 5 seeds: 0.22 points beyond 2 x 0.08; seed by seed the costs -0.05, +0.25, +0.35
+    # average 0.18 with a standard error of 0.21 / sqrt(3) = 0.12: within 2 x 0.12.
+    assert (
+        "+0.22 points of cost, beyond 2 times its noise of 0.08 points against the default's 5 seeds but not seed "
+        "by seed (0, 1, 2: -0.05, +0.25, +0.35, +0.18 on average, noise 0.12): borderline, not established" in text
+    )
     assert (
         "Of report 000's reasons, removing augmentation costs accuracy beyond the noise; the others' credit is "
         "not established by these runs. These are 3-epoch trainings" in text

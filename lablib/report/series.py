@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -274,19 +276,29 @@ def _report000(run: Run, series: str, table: pd.DataFrame) -> str:
             continue
         technique, claim = REPORT000_CLAIMS[key]
         cost, noise = base.mean - ours.mean, difference_noise(base, ours)
+        seeds, paired = _paired_costs(run, seeded, series, row, fw)
+        unpaired_beyond = ours.sd is not None and abs(cost) >= Z * noise
+        paired_beyond = paired is None or (paired.sd is not None and abs(paired.mean) >= Z * _mean_noise(paired))
         if ours.sd is None:
             verdict = "one seed, with no spread of its own to judge it by"
-        elif abs(cost) >= Z * noise:
+        elif unpaired_beyond and paired_beyond:
             verdict = f"beyond {Z:g} times its noise of {100 * noise:.2f} points: " + (
                 "it helps" if cost > 0 else "it hurts"
             )
             established.append((technique, cost > 0))
+        elif unpaired_beyond:
+            verdict = (
+                f"beyond {Z:g} times its noise of {100 * noise:.2f} points against the default's {base.seeds} seeds "
+                f"but not seed by seed ({seeds}: {_costs(paired)}, {100 * paired.mean:+.2f} on average, noise "
+                f"{100 * _mean_noise(paired):.2f}): borderline, not established"
+            )
         else:
             verdict = f"within {Z:g} times its noise of {100 * noise:.2f} points: not established"
-        paired = _paired_costs(run, seeded, series, row, fw)
+        if paired is not None and "seed by seed" not in verdict:
+            verdict += f"; seed by seed ({seeds}): {_costs(paired)} points"
         judged.append(
             f"without {technique} (`{row}`, {_changes(run, series, row)}) the test accuracy is {spread(ours)}, "
-            f"{100 * cost:+.2f} points of cost, {verdict}{paired} ({claim})"
+            f"{100 * cost:+.2f} points of cost, {verdict} ({claim})"
         )
     return (
         f"Series `{series}` removed, one at a time, the techniques report 000 credits, from preset `{preset}`, "
@@ -296,19 +308,39 @@ def _report000(run: Run, series: str, table: pd.DataFrame) -> str:
     )
 
 
-def _paired_costs(run: Run, seeded: Seeded, series: str, row: str, fw: str) -> str:
-    """The cost seed by seed, on the seeds both the default and the row ran ('' where a table is missing)."""
+@dataclass(frozen=True)
+class PairedCosts:
+    """A removal's cost on each seed the default also ran, their mean and standard deviation (fractions)."""
+
+    costs: list[float]
+    mean: float
+    sd: float | None
+
+
+def _paired_costs(run: Run, seeded: Seeded, series: str, row: str, fw: str) -> tuple[str, PairedCosts | None]:
+    """The cost seed by seed, on the seeds both the default and the row ran: the seeds named, and the costs
+    (fractions); ``None`` where a per-seed table is missing or they share no seed."""
     column = f"{fw} test acc %"
     default, removed = run.series.get(f"{seeded.series}{SEED_TABLE}"), run.series.get(f"{series}{SEED_TABLE}")
     if default is None or removed is None:
-        return ""
+        return "", None
     mine = default[default["row"] == seeded.row].set_index("seed")[column]
     theirs = removed[removed["row"] == row].set_index("seed")[column]
     seeds = [seed for seed in theirs.index if seed in mine.index]
     if not seeds:
-        return ""
-    costs = ", ".join(f"{mine[seed] - theirs[seed]:+.2f}" for seed in seeds)
-    return f"; seed by seed ({', '.join(str(seed) for seed in seeds)}): {costs} points"
+        return "", None
+    costs = [(mine[seed] - theirs[seed]) / 100 for seed in seeds]
+    sd = statistics.stdev(costs) if len(costs) > 1 else None
+    return ", ".join(str(seed) for seed in seeds), PairedCosts(costs, statistics.fmean(costs), sd)
+
+
+def _mean_noise(paired: PairedCosts) -> float:
+    """The standard error of the mean paired cost."""
+    return (paired.sd or 0.0) / math.sqrt(len(paired.costs))
+
+
+def _costs(paired: PairedCosts | None) -> str:
+    return "" if paired is None else ", ".join(f"{100 * cost:+.2f}" for cost in paired.costs)
 
 
 def _report000_claims(established: list[tuple[str, bool]], epochs: int) -> str:
