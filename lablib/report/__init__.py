@@ -5,7 +5,8 @@
   curves show; ``mistakes``: the test set's mistakes and whether the twins made the same;
 - ``comparison``: a published figure or gain against our spread over seeds, with every noise we can name;
 - ``figures``: the plots; ``tables``: the Markdown tables; ``text``: the sections around them, with
-  ``course`` the section beside the course reports, ``series`` each experiment series read, ``numpy_core``
+  ``course`` the section beside the course reports, ``series`` each experiment series read (``ablation``
+  report 000's against its claims, ``series_tables`` what a series' table says of a row), ``numpy_core``
   how the NumPy network is written and ``glossary`` its terms;
 - ``labels``: the names shown for frameworks, optimisers and sources; ``prose``: numbers in words;
   ``settings``: the run's settings in words; ``markdown``: sections and their numbered headings;

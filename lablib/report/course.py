@@ -5,6 +5,7 @@ name (:mod:`lablib.report.comparison`), and report 001's gains from row to row b
 from __future__ import annotations
 
 from lablib.params import FRAMEWORKS
+from lablib.report.ablation import report000_ablation
 from lablib.report.comparison import (
     PRIVATE_IMAGES,
     PUBLIC_IMAGES,
@@ -20,7 +21,7 @@ from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS
 from lablib.report.markdown import Section, Subsection
 from lablib.report.prose import percent, points, spread
-from lablib.report.series import inherited_smoothing, report000_ablation
+from lablib.report.series import inherited_smoothing
 from lablib.report.series_inputs import REPORT001_SERIES, Report000, Report001, Spread, Tuned
 from lablib.report.settings import validation_images
 from lablib.report.tables import report000_table, report001_table
@@ -195,7 +196,7 @@ def _judged(table: Report001) -> list[tuple[str, float, Spread, Comparison, Comp
             continue
         figure = row.reference / 100
         public, private = (compare(figure, ours, images) for images in (PUBLIC_IMAGES, PRIVATE_IMAGES))
-        judged.append((row.name, figure, ours, public, private))
+        judged.append((row.row, figure, ours, public, private))
     return judged
 
 
@@ -223,8 +224,8 @@ def _gains(table: Report001) -> list[str]:
     """Report 001's gain at each step beside ours over seeds paired by seed, one sentence a step."""
     if table.per_seed is None:
         return []
-    published = {row.name: row.reference / 100 for row in table.rows}
-    gains = paired_gains(table.per_seed, "numpy test acc %", published, [row.name for row in table.rows])
+    published = {row.row: row.reference / 100 for row in table.rows}
+    gains = paired_gains(table.per_seed, "numpy test acc %", published, [row.row for row in table.rows])
     sentences = [
         f"`{g.before}` to `{g.row}`: report 001 {100 * g.published:+.2f} points, we "
         f"{100 * g.ours.mean:+.2f} ± {100 * (g.ours.sd or 0):.2f} "

@@ -6,29 +6,21 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from lablib.experiments.config import preset_run, series_rows, series_spec
-from lablib.params import FRAMEWORKS, Params, parse_params
+from lablib.report.ablation import REPORT000_SERIES
 from lablib.report.comparison import Z, difference_noise
 from lablib.report.inputs import Run
 from lablib.report.labels import FRAMEWORK_LABELS, OPTIMIZER_NAMES, VALIDATION_MEASURES
 from lablib.report.prose import percent, spread
-from lablib.report.series_inputs import SEED_TABLE, Seeded, Spread, read_spread, with_overrides
+from lablib.report.series_inputs import SEED_TABLE, Spread
+from lablib.report.series_tables import preset_params, row_changes, row_spread, table_frameworks
 from lablib.report.settings import schedule_rule
 
-REPORT000_SERIES = "report000"
-# What report 000 says of each technique its ablation removes, by the parameter the row changes.
-REPORT000_CLAIMS = {
-    "center_loss.weight": ("center loss", "its 3.3 adds it to make each class's features compact"),
-    "augment.enabled": ("augmentation", "its 2.4 credits it with 1 to 2 points of accuracy"),
-    "sampling": ("balanced sampling", "its 2.5 uses it so that the model favours no class"),
-}
 TECHNIQUES = ("label_smoothing", "augment.erase")  # set by params.yaml unless a preset pins them
 
 
@@ -42,17 +34,12 @@ def describe_presets(run: Run) -> str:
     )
 
 
-def _preset_params(run: Run, preset: str) -> Params:
-    overrides, _ = preset_run(run.config, preset, quick=False)
-    return parse_params(with_overrides(run.params.raw, overrides))
-
-
 def inherited_smoothing(run: Run, preset: str) -> float:
     """The label smoothing ``preset`` trains with when it takes it from ``params.yaml`` instead of setting
     it; 0 when it sets it or there is none."""
     if "label_smoothing" in preset_run(run.config, preset, quick=False)[0]:
         return 0.0
-    return _preset_params(run, preset).train.label_smoothing
+    return preset_params(run, preset).train.label_smoothing
 
 
 def _preset_words(run: Run, preset: str) -> str:
@@ -60,7 +47,7 @@ def _preset_words(run: Run, preset: str) -> str:
     overrides, _ = preset_run(run.config, preset, quick=False)
     if not overrides:
         return "`params.yaml` as it is, the run this report describes"
-    params = _preset_params(run, preset)
+    params = preset_params(run, preset)
     t, torch = params.train, params.train_for("torch")
     width = f" with {t.width} filters" if t.model == "lab2023_cnn" else ""
     batch = f"{t.batch_size}" + (f" ({torch.batch_size} in PyTorch)" if torch.batch_size != t.batch_size else "")
@@ -84,20 +71,6 @@ def _preset_words(run: Run, preset: str) -> str:
     return text
 
 
-def _frameworks(table: pd.DataFrame) -> list[str]:
-    return [fw for fw in FRAMEWORKS if f"{fw} test acc %" in table]
-
-
-def _spread(table: pd.DataFrame, row: str, fw: str, measure: str = "test") -> Spread | None:
-    return read_spread(table.loc[row], f"{fw} {measure} acc %")
-
-
-def _changes(run: Run, series: str, row: str) -> str:
-    overrides = dict(series_spec(run.config, series)["rows"][row] or {})
-    overrides.pop("seeds", None)
-    return ", ".join(f"`{key}={value}`" for key, value in overrides.items()) or "nothing"
-
-
 def _default_test(run: Run) -> Spread | None:
     """The default's test accuracy over seeds (NumPy), the yardstick of a single run's noise."""
     seeded = run.report000.default_spread
@@ -115,12 +88,12 @@ def _seed_noise(run: Run) -> str:
 
 
 def _recipes(run: Run, series: str, table: pd.DataFrame) -> str:
-    fw = _frameworks(table)[0]
+    fw = table_frameworks(table)[0]
     rows = list(table.index)
-    test = {row: _spread(table, row, fw).mean for row in rows}
-    val = {row: _spread(table, row, fw, "val").mean for row in rows}
+    test = {row: row_spread(table, row, fw).mean for row in rows}
+    val = {row: row_spread(table, row, fw, "val").mean for row in rows}
     results = "; ".join(
-        f"`{row}` ({_changes(run, series, row)}): {percent(val[row])} validation, {percent(test[row])} test"
+        f"`{row}` ({row_changes(run, series, row)}): {percent(val[row])} validation, {percent(test[row])} test"
         for row in rows
     )
     chosen = max(rows, key=val.get)
@@ -143,12 +116,12 @@ def _recipes(run: Run, series: str, table: pd.DataFrame) -> str:
 def _recipes_long(run: Run, series: str, table: pd.DataFrame) -> str:
     row = table.index[0]
     measured = " and ".join(
-        f"{FRAMEWORK_LABELS[fw]} {percent(_spread(table, row, fw, 'val').mean)} validation, "
-        f"{percent(_spread(table, row, fw).mean)} test"
-        for fw in _frameworks(table)
+        f"{FRAMEWORK_LABELS[fw]} {percent(row_spread(table, row, fw, 'val').mean)} validation, "
+        f"{percent(row_spread(table, row, fw).mean)} test"
+        for fw in table_frameworks(table)
     )
     text = (
-        f"Series `{series}` trained the default's recipe longer ({_changes(run, series, row)}, preset "
+        f"Series `{series}` trained the default's recipe longer ({row_changes(run, series, row)}, preset "
         f"`{series_spec(run.config, series)['preset']}`, one seed): {measured}."
     )
     seeded = run.report000
@@ -166,10 +139,10 @@ def _recipes_long(run: Run, series: str, table: pd.DataFrame) -> str:
 
 
 def _seeds(run: Run, series: str, table: pd.DataFrame) -> str:
-    fw = _frameworks(table)[0]
+    fw = table_frameworks(table)[0]
     rows = "; ".join(
-        f"`{row}` over {_spread(table, row, fw).seeds} seeds: {spread(_spread(table, row, fw, 'val'))} validation, "
-        f"{spread(_spread(table, row, fw))} test"
+        f"`{row}` over {row_spread(table, row, fw).seeds} seeds: "
+        f"{spread(row_spread(table, row, fw, 'val'))} validation, {spread(row_spread(table, row, fw))} test"
         for row in table.index
     )
     return (
@@ -200,19 +173,19 @@ def _report001(run: Run, series: str, table: pd.DataFrame) -> str:
 
 
 def _report001_lr(run: Run, series: str, table: pd.DataFrame) -> str:
-    fw = _frameworks(table)[0]
+    fw = table_frameworks(table)[0]
     rows = list(table.index)
-    val = {row: _spread(table, row, fw, "val").mean for row in rows}
-    test = {row: _spread(table, row, fw).mean for row in rows}
-    rates = ", ".join(f"{percent(val[row])} / {percent(test[row])} ({_changes(run, series, row)})" for row in rows)
+    val = {row: row_spread(table, row, fw, "val").mean for row in rows}
+    test = {row: row_spread(table, row, fw).mean for row in rows}
+    rates = ", ".join(f"{percent(val[row])} / {percent(test[row])} ({row_changes(run, series, row)})" for row in rows)
     widest = max(rows, key=lambda row: val[row] - test[row])
     best = max(rows, key=test.get)
-    folds = _preset_params(run, series_spec(run.config, series)["preset"]).data.kfold
+    folds = preset_params(run, series_spec(run.config, series)["preset"]).data.kfold
     text = (
         f"Series `{series}` tried {len(rows)} learning rates on preset `{series_spec(run.config, series)['preset']}`, "
         f"one seed each; validation on the rotating fold / test accuracy: {rates}. The rotating fold's accuracy "
         f"overstates the test accuracy by {100 * (val[widest] - test[widest]):.2f} points at "
-        f"{_changes(run, series, widest)} ({percent(val[widest])} against {percent(test[widest])}). Each epoch "
+        f"{row_changes(run, series, widest)} ({percent(val[widest])} against {percent(test[widest])}). Each epoch "
         f"validates on one of {folds} folds and trains on the others, so the fold it validates on was trained on "
         "in the epochs before: the figure measures how well the model remembers images it has seen. This "
         "contradicts report 001's claim that its K-fold counters over-fitting (its abstract and III.B): "
@@ -224,8 +197,8 @@ def _report001_lr(run: Run, series: str, table: pd.DataFrame) -> str:
         close = [row for row in rows if row != best and test[best] - test[row] < Z * noise]
         if close:
             text += (
-                f" The best test accuracy, {percent(test[best])} at {_changes(run, series, best)}, is not "
-                f"distinguishable from {' or '.join(_changes(run, series, row) for row in close)}: the difference "
+                f" The best test accuracy, {percent(test[best])} at {row_changes(run, series, best)}, is not "
+                f"distinguishable from {' or '.join(row_changes(run, series, row) for row in close)}: the difference "
                 f"of two single runs has a standard deviation of {100 * noise:.2f} points from the seed alone (our "
                 "spread of report 001's last row over seeds)."
             )
@@ -240,12 +213,12 @@ def _default_last_row(run: Run) -> Spread | None:
 
 
 def _report001_init(run: Run, series: str, table: pd.DataFrame) -> str:
-    fw = _frameworks(table)[0]
+    fw = table_frameworks(table)[0]
     rows = list(table.index)
-    test = {row: _spread(table, row, fw).mean for row in rows}
-    val = {row: _spread(table, row, fw, "val").mean for row in rows}
+    test = {row: row_spread(table, row, fw).mean for row in rows}
+    val = {row: row_spread(table, row, fw, "val").mean for row in rows}
     results = "; ".join(
-        f"`{row}` ({_changes(run, series, row)}): {percent(val[row])} validation, {percent(test[row])} test"
+        f"`{row}` ({row_changes(run, series, row)}): {percent(val[row])} validation, {percent(test[row])} test"
         for row in rows
     )
     images = round(abs(test[rows[0]] - test[rows[-1]]) * run.test_images)
@@ -254,122 +227,6 @@ def _report001_init(run: Run, series: str, table: pd.DataFrame) -> str:
         f"one seed each: {results}. The test accuracies are {images} test image{'s' if images != 1 else ''} "
         "apart, far inside the seed's spread: the initialisation is not what separates our runs from report "
         "001's figures."
-    )
-
-
-def _report000(run: Run, series: str, table: pd.DataFrame) -> str:
-    fw = _frameworks(table)[0]
-    seeded = run.report000.default_spread
-    base = None if seeded is None else seeded.test_acc[fw]
-    preset = series_spec(run.config, series)["preset"]
-    if base is None or not base.sd:
-        return (
-            f"Series `{series}` measures each removal against the default over seeds (series `seeds`, row "
-            "`default`), which has not run; `make series-seeds` runs it."
-        )
-    judged, established = [], []
-    for row in table.index:
-        overrides = dict(series_spec(run.config, series)["rows"][row] or {})
-        key = next((key for key in overrides if key in REPORT000_CLAIMS), None)
-        ours = _spread(table, row, fw)
-        if key is None or ours is None:
-            continue
-        technique, claim = REPORT000_CLAIMS[key]
-        cost, noise = base.mean - ours.mean, difference_noise(base, ours)
-        seeds, paired = _paired_costs(run, seeded, series, row, fw)
-        unpaired_beyond = ours.sd is not None and abs(cost) >= Z * noise
-        paired_beyond = paired is None or (paired.sd is not None and abs(paired.mean) >= Z * _mean_noise(paired))
-        if ours.sd is None:
-            verdict = "one seed, with no spread of its own to judge it by"
-        elif unpaired_beyond and paired_beyond:
-            verdict = f"beyond {Z:g} times its noise of {100 * noise:.2f} points: " + (
-                "it helps" if cost > 0 else "it hurts"
-            )
-            established.append((technique, cost > 0))
-        elif unpaired_beyond:
-            verdict = (
-                f"beyond {Z:g} times its noise of {100 * noise:.2f} points against the default's {base.seeds} seeds "
-                f"but not seed by seed ({seeds}: {_costs(paired)}, {100 * paired.mean:+.2f} on average, noise "
-                f"{100 * _mean_noise(paired):.2f}): borderline, not established"
-            )
-        else:
-            verdict = f"within {Z:g} times its noise of {100 * noise:.2f} points: not established"
-        if paired is not None and "seed by seed" not in verdict:
-            verdict += f"; seed by seed ({seeds}): {_costs(paired)} points"
-        judged.append(
-            f"without {technique} (`{row}`, {_changes(run, series, row)}) the test accuracy is {spread(ours)}, "
-            f"{100 * cost:+.2f} points of cost, {verdict} ({claim})"
-        )
-    return (
-        f"Series `{series}` removed, one at a time, the techniques report 000 credits, from preset `{preset}`, "
-        f"on seeds the default already ran; the default itself is row `{seeded.row}` of series `{seeded.series}` "
-        f"({spread(base)} test accuracy, {FRAMEWORK_LABELS[fw]}): {'; '.join(judged)}. "
-        f"{_report000_claims(established, _preset_params(run, preset).train.epochs)}"
-    )
-
-
-@dataclass(frozen=True)
-class PairedCosts:
-    """A removal's cost on each seed the default also ran, their mean and standard deviation (fractions)."""
-
-    costs: list[float]
-    mean: float
-    sd: float | None
-
-
-def _paired_costs(run: Run, seeded: Seeded, series: str, row: str, fw: str) -> tuple[str, PairedCosts | None]:
-    """The cost seed by seed, on the seeds both the default and the row ran: the seeds named, and the costs
-    (fractions); ``None`` where a per-seed table is missing or they share no seed."""
-    column = f"{fw} test acc %"
-    default, removed = run.series.get(f"{seeded.series}{SEED_TABLE}"), run.series.get(f"{series}{SEED_TABLE}")
-    if default is None or removed is None:
-        return "", None
-    mine = default[default["row"] == seeded.row].set_index("seed")[column]
-    theirs = removed[removed["row"] == row].set_index("seed")[column]
-    seeds = [seed for seed in theirs.index if seed in mine.index]
-    if not seeds:
-        return "", None
-    costs = [(mine[seed] - theirs[seed]) / 100 for seed in seeds]
-    sd = statistics.stdev(costs) if len(costs) > 1 else None
-    return ", ".join(str(seed) for seed in seeds), PairedCosts(costs, statistics.fmean(costs), sd)
-
-
-def _mean_noise(paired: PairedCosts) -> float:
-    """The standard error of the mean paired cost."""
-    return (paired.sd or 0.0) / math.sqrt(len(paired.costs))
-
-
-def _costs(paired: PairedCosts | None) -> str:
-    return "" if paired is None else ", ".join(f"{100 * cost:+.2f}" for cost in paired.costs)
-
-
-def _report000_claims(established: list[tuple[str, bool]], epochs: int) -> str:
-    """What the removals mean for report 000's claims, at the default's length."""
-    said = [f"removing {technique} {'costs' if helps else 'gains'} accuracy" for technique, helps in established]
-    if not said:
-        head = "None of report 000's reasons is established by these runs: each removal stays within the noise"
-    else:
-        head = "Of report 000's reasons, " + " and ".join(said) + " beyond the noise"
-        if len(established) < len(REPORT000_CLAIMS):
-            head += "; the others' credit is not established by these runs"
-    return (
-        f"{head}. These are {epochs}-epoch trainings of the default recipe (random erasing and label smoothing "
-        "included); report 000 trained 200 epochs without either, where a technique may weigh otherwise."
-    )
-
-
-def report000_ablation(run: Run) -> str | None:
-    """Report 000's ablation read against its claims once its table exists, and until then that it has not
-    run and which command runs it; ``None`` when experiments.yaml has no such series."""
-    if REPORT000_SERIES not in run.config.get("series", {}):
-        return None
-    if REPORT000_SERIES in run.series:
-        return _report000(run, REPORT000_SERIES, run.series[REPORT000_SERIES])
-    rows = ", ".join(f"`{row}`" for row in series_spec(run.config, REPORT000_SERIES)["rows"])
-    return (
-        f"Report 000's ablation, series `{REPORT000_SERIES}` (rows {rows}: each removes one technique report 000 "
-        "credits), has not been run yet; `make series-report000` runs it. Until it has, this report reproduces "
-        "report 000's numbers without testing its reasons: center loss, augmentation and balanced sampling."
     )
 
 

@@ -37,8 +37,8 @@ class Spread:
 
 @dataclass(frozen=True)
 class Seeded:
-    """A preset's spread over seeds: the row of a series that ran it with several seeds (``None`` per
-    framework where it did not run)."""
+    """A series row's best validation and test accuracies over its seeds (``None`` per framework where it did
+    not run): a preset's spread where the row runs that preset."""
 
     series: str
     row: str
@@ -78,15 +78,12 @@ class Report000:
 
 
 @dataclass(frozen=True)
-class SeriesRow:
-    """One row of report 001's Table 1: the report's figure (%) and this project's runs of it over their
-    seeds (``None`` where a framework did not run); ``validation`` is the row's validation scheme."""
+class SeriesRow(Seeded):
+    """One row of report 001's Table 1: this project's runs of it over their seeds, the report's figure (%)
+    and the row's validation scheme."""
 
-    name: str
     reference: float
     validation: str
-    val_acc: dict[str, Spread | None]
-    test_acc: dict[str, Spread | None]
 
 
 @dataclass(frozen=True)
@@ -202,12 +199,13 @@ def read_seeded(
     measured = _series_row(folder, series, row)
     if measured is None:
         return None
-    return Seeded(
-        series=series,
-        row=row,
-        best_val_acc={fw: read_spread(measured, f"{fw} val acc %") for fw in FRAMEWORKS},
-        test_acc={fw: read_spread(measured, f"{fw} test acc %") for fw in FRAMEWORKS},
-    )
+    return Seeded(series, row, *_spreads(measured))
+
+
+def _spreads(measured: pd.Series) -> tuple[dict[str, Spread | None], dict[str, Spread | None]]:
+    """A series row's best validation and test accuracies over its seeds, per framework."""
+    val, test = ({fw: read_spread(measured, f"{fw} {m} acc %") for fw in FRAMEWORKS} for m in ("val", "test"))
+    return val, test
 
 
 def read_spread(line: pd.Series, column: str) -> Spread | None:
@@ -238,14 +236,10 @@ def read_report001(config: Mapping[str, Any], folder: Path) -> Report001 | None:
     for name, figure in reference.items():
         if name not in table.index:
             raise ReportError(f"{path} has no row {name}: rewrite it (python -m lablib.experiments table report001)")
-        measured = table.loc[name]
+        spreads = _spreads(table.loc[name])
         rows.append(
             SeriesRow(
-                name=name,
-                reference=float(figure),
-                validation=settings[name]["validation"],
-                val_acc={fw: read_spread(measured, f"{fw} val acc %") for fw in FRAMEWORKS},
-                test_acc={fw: read_spread(measured, f"{fw} test acc %") for fw in FRAMEWORKS},
+                REPORT001_SERIES, name, *spreads, reference=float(figure), validation=settings[name]["validation"]
             )
         )
     seeds = path.with_name(f"{path.stem}{SEED_TABLE}.csv")

@@ -191,9 +191,9 @@ def report001_table(table: Report001) -> str:
         header += [f"{FRAMEWORK_LABELS[fw]} best val. acc.", f"{FRAMEWORK_LABELS[fw]} official test acc."]
     lines = ["| " + " | ".join(header) + " |", "| --- | ---: | --- |" + " ---: |" * (2 * len(ran))]
     for row in table.rows:
-        cells = [row.name, f"{row.reference:.2f} %", VALIDATION_MEASURES[row.validation]]
+        cells = [row.row, f"{row.reference:.2f} %", VALIDATION_MEASURES[row.validation]]
         for fw in ran:
-            cells += [spread(row.val_acc[fw]), spread(row.test_acc[fw])]
+            cells += [spread(row.best_val_acc[fw]), spread(row.test_acc[fw])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
