@@ -41,6 +41,7 @@ def probe(framework: str, mode: str, model: str, batch_size: int, width: int) ->
     from lablib.data.fashion_mnist import NUM_CLASSES
     from lablib.models.numpy_model import build_numpy
     from lablib.models.specs import IMAGE_SIZE, get_spec
+    from lablib.nn import no_grad
 
     spec = get_spec(model, width)
     rng = np.random.default_rng(0)
@@ -54,7 +55,8 @@ def probe(framework: str, mode: str, model: str, batch_size: int, width: int) ->
             if mode == "train":
                 numpy_step(np_model.train(), optimizer, x, y)
             else:
-                np_model.eval()(x)
+                with no_grad():
+                    np_model.eval()(x)
     else:
         import torch
 

@@ -40,7 +40,7 @@ from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import IMAGE_SIZE, Spec, get_spec
 from lablib.models.torch_model import build_torch, load_numpy_state
-from lablib.nn import Conv2d, CrossEntropyLoss, Linear, parallel
+from lablib.nn import Conv2d, CrossEntropyLoss, Linear, no_grad, parallel
 
 DEFAULT_BATCHES = {"lab2025_cnn": (250,), "lab2023_cnn": (1, 64)}
 
@@ -207,6 +207,7 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
         torch_model.train()
         torch_step(torch_model, torch_opt, tx, ty)
 
+    @no_grad()
     def np_eval() -> None:
         np_model.eval()
         np_model(x)

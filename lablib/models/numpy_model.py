@@ -105,6 +105,7 @@ def predict(spec: Spec, state: Mapping[str, np.ndarray], images: np.ndarray) -> 
     model.load_state_dict(state)
     model.eval()
     starts = range(0, len(images), EVAL_BATCH)
-    features = np.concatenate([model.features(np.ascontiguousarray(images[i : i + EVAL_BATCH])) for i in starts])
-    logits = np.concatenate([model.classifier(features[i : i + EVAL_BATCH]) for i in starts])
+    with nn.no_grad():
+        features = np.concatenate([model.features(np.ascontiguousarray(images[i : i + EVAL_BATCH])) for i in starts])
+        logits = np.concatenate([model.classifier(features[i : i + EVAL_BATCH]) for i in starts])
     return features, logits
