@@ -14,6 +14,7 @@ from lablib.adapter.loader import load_file_class
 from lablib.adapter.module import adapt
 from lablib.models.spec_file import is_user_layer
 from lablib.models.specs import EVAL_BATCH, Layer, Spec
+from lablib.nn.fusion import fuse_for_inference
 from lablib.nn.init import normal_fan_in
 from lablib.rng import placeholder
 
@@ -99,11 +100,12 @@ def build_numpy(
 
 
 def predict(spec: Spec, state: Mapping[str, np.ndarray], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The features and logits of ``images`` under the weights ``state``, in eval mode, ``EVAL_BATCH``
-    images at a time. Raises KeyError or ValueError when ``state`` is not a state dict of ``spec``."""
+    """The features and logits of ``images`` under the weights ``state``, in eval mode with BatchNorm
+    folded into the layer before it (``nn.fusion``), ``EVAL_BATCH`` images at a time. Raises KeyError or
+    ValueError when ``state`` is not a state dict of ``spec``."""
     model = build_numpy(spec, rng=placeholder())
     model.load_state_dict(state)
-    model.eval()
+    model = fuse_for_inference(model)
     starts = range(0, len(images), EVAL_BATCH)
     with nn.no_grad():
         features = np.concatenate([model.features(np.ascontiguousarray(images[i : i + EVAL_BATCH])) for i in starts])
