@@ -10,7 +10,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from lablib import nn
 from lablib.models.numpy_model import build_numpy
 from lablib.models.specs import get_spec
-from lablib.nn.fusion import fuse_bn_eval, fuse_for_inference
+from lablib.nn import fusion
+from lablib.nn.fusion import InferenceConv2d, fuse_bn_eval, fuse_for_inference
 
 
 def _with_statistics(bn: nn.Module, rng: np.random.Generator) -> None:
@@ -62,6 +63,7 @@ def test_the_folded_network_computes_the_same_function(name, width):
     assert (actual.argmax(1) == expected.argmax(1)).all()
     assert not fused.training
     assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in fused.modules())
+    assert all(isinstance(m, InferenceConv2d) for m in fused.modules() if isinstance(m, nn.Conv2d))
 
 
 def test_a_batchnorm_that_does_not_fit_is_refused():
@@ -69,3 +71,24 @@ def test_a_batchnorm_that_does_not_fit_is_refused():
         fuse_bn_eval(nn.Linear(4, 3, rng=np.random.default_rng(0)), nn.BatchNorm1d(5))
     with pytest.raises(ValueError, match="cannot fold"):
         fuse_bn_eval(nn.Linear(4, 3, rng=np.random.default_rng(0)), nn.BatchNorm1d(3, track_running_stats=False))
+
+
+@pytest.mark.parametrize(("stride", "padding", "band_bytes"), [(1, 1, 2**21), (2, 1, 2**21), (2, 0, 1), (1, 2, 12000)])
+def test_an_inference_convolution_computes_the_convolution_band_by_band(monkeypatch, stride, padding, band_bytes):
+    """Bands of one output row (band_bytes 1), of a few rows with a shorter last band, and the whole output."""
+    monkeypatch.setattr(fusion, "BAND_BYTES", band_bytes)
+    rng = np.random.default_rng(2)
+    conv = nn.Conv2d(3, 5, 3, stride=stride, padding=padding, rng=rng)
+    x = rng.standard_normal((4, 3, 11, 11)).astype(np.float32)
+    inference = InferenceConv2d.from_conv(conv)
+    with nn.no_grad():
+        np.testing.assert_allclose(inference(x), conv(x), rtol=1e-5, atol=1e-5)
+    assert inference.weight is conv.weight
+
+
+def test_an_inference_convolution_refuses_training():
+    inference = InferenceConv2d.from_conv(nn.Conv2d(1, 2, 3, rng=np.random.default_rng(0)))
+    with pytest.raises(RuntimeError, match="no_grad"):
+        inference(np.zeros((1, 1, 5, 5), np.float32))
+    with pytest.raises(RuntimeError, match="no backward"):
+        inference.backward(np.zeros((1, 2, 3, 3), np.float32))
