@@ -41,6 +41,8 @@ def probe(framework: str, mode: str, model: str, batch_size: int, width: int) ->
     from lablib.data.fashion_mnist import NUM_CLASSES
     from lablib.models.numpy_model import build_numpy
     from lablib.models.specs import IMAGE_SIZE, get_spec
+    from lablib.nn import no_grad
+    from lablib.nn.fusion import fuse_for_inference
 
     spec = get_spec(model, width)
     rng = np.random.default_rng(0)
@@ -49,12 +51,14 @@ def probe(framework: str, mode: str, model: str, batch_size: int, width: int) ->
     y = rng.integers(0, NUM_CLASSES, batch_size)
     if framework == "numpy":
         optimizer = optim.Adam(list(np_model.parameters()), lr=1e-4)
+        np_inference = fuse_for_inference(np_model)  # as evaluation runs it
 
         def step() -> None:
             if mode == "train":
                 numpy_step(np_model.train(), optimizer, x, y)
             else:
-                np_model.eval()(x)
+                with no_grad():
+                    np_inference(x)
     else:
         import torch
 

@@ -40,7 +40,8 @@ from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import IMAGE_SIZE, Spec, get_spec
 from lablib.models.torch_model import build_torch, load_numpy_state
-from lablib.nn import Conv2d, CrossEntropyLoss, Linear, parallel
+from lablib.nn import Conv2d, CrossEntropyLoss, Linear, no_grad, parallel
+from lablib.nn.fusion import fuse_for_inference
 
 DEFAULT_BATCHES = {"lab2025_cnn": (250,), "lab2023_cnn": (1, 64)}
 
@@ -207,9 +208,11 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
         torch_model.train()
         torch_step(torch_model, torch_opt, tx, ty)
 
+    np_inference = fuse_for_inference(np_model)  # as evaluation runs it: BatchNorm folded, under no_grad
+
+    @no_grad()
     def np_eval() -> None:
-        np_model.eval()
-        np_model(x)
+        np_inference(x)
 
     @torch.no_grad()
     def torch_eval() -> None:

@@ -14,14 +14,14 @@ import numpy as np
 
 from lablib.errors import LabError
 from lablib.evaluate import load_state, run_model
-from lablib.models import numpy_model, torch_model
+from lablib.models import numpy_inference, torch_model
 from lablib.models.specs import Spec
 from lablib.params import FRAMEWORKS
 
 MIN_AGREEMENT = 0.999
 
 
-PREDICT = {"numpy": numpy_model.predict, "torch": torch_model.predict}
+PREDICT = {"numpy": numpy_inference.predict, "torch": torch_model.predict}
 
 
 class AgreementError(LabError):

@@ -14,7 +14,7 @@ from stages import RESTORE, user_errors
 DirPath = click.Path(file_okay=False, path_type=Path)
 # Each framework's forward pass, imported by name so that evaluate_numpy neither imports PyTorch nor
 # depends on its files (tests/test_dvc_deps.py follows the entry of the stage's framework only).
-PREDICT = {"numpy": "lablib.models.numpy_model:predict", "torch": "lablib.models.torch_model:predict"}
+PREDICT = {"numpy": "lablib.models.numpy_inference:predict", "torch": "lablib.models.torch_model:predict"}
 
 
 @click.command()

@@ -6,7 +6,7 @@ import click
 
 from lablib.evaluate import labels_known, load_state, load_test, run_model
 from lablib.leaderboard import FILE_NAME, write_leaderboard
-from lablib.models.numpy_model import predict
+from lablib.models.numpy_inference import predict
 from lablib.models.specs import get_spec
 from lablib.params import load_params
 from stages import RESTORE, user_errors

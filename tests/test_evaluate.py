@@ -28,7 +28,7 @@ from lablib.evaluate import (
     per_class_accuracy,
     stratified_sample,
 )
-from lablib.models import numpy_model, torch_model
+from lablib.models import numpy_inference, torch_model
 from lablib.models.numpy_model import build_numpy
 from lablib.models.specs import get_spec
 from lablib.train.checkpoint import save_npz
@@ -197,7 +197,7 @@ def test_numpy_and_torch_predict_alike_on_the_same_weights(model):
     logits = {}
     for weights, state in states.items():
         (numpy_features, numpy_logits), (torch_features, torch_logits) = (
-            predict(spec, state, images) for predict in (numpy_model.predict, torch_model.predict)
+            predict(spec, state, images) for predict in (numpy_inference.predict, torch_model.predict)
         )
         np.testing.assert_allclose(numpy_features, torch_features, atol=1e-4)
         logits[weights] = {"numpy": numpy_logits, "torch": torch_logits}

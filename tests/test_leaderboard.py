@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from lablib.data.fetch import fetch_course
 from lablib.data.preprocess import to_tensor
 from lablib.leaderboard import TEST_ROWS, LeaderboardError, read_leaderboard, write_leaderboard
-from lablib.models.numpy_model import build_numpy, predict
+from lablib.models.numpy_inference import predict
+from lablib.models.numpy_model import build_numpy
 from lablib.models.specs import get_spec
 from lablib.train.checkpoint import save_npz
 from stages.evaluate import main as evaluate_main

@@ -13,7 +13,8 @@ import yaml
 
 from lablib import nn
 from lablib.errors import LabError
-from lablib.models.numpy_model import build_numpy, predict
+from lablib.models.numpy_inference import predict
+from lablib.models.numpy_model import build_numpy
 from lablib.models.spec_file import SpecFileError, load_spec_file, user_layers
 from lablib.models.specs import get_spec
 from lablib.params import ParamsError, parse_params

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
 from functools import cache
 
 import numpy as np
@@ -13,9 +12,8 @@ from lablib.adapter.errors import call
 from lablib.adapter.loader import load_file_class
 from lablib.adapter.module import adapt
 from lablib.models.spec_file import is_user_layer
-from lablib.models.specs import EVAL_BATCH, Layer, Spec
+from lablib.models.specs import Layer, Spec
 from lablib.nn.init import normal_fan_in
-from lablib.rng import placeholder
 
 
 class Classifier(nn.Module):
@@ -96,15 +94,3 @@ def build_numpy(
     elif init != "pytorch":
         raise ValueError(f"unknown init {init!r}; choose pytorch or normal_fan_in")
     return model
-
-
-def predict(spec: Spec, state: Mapping[str, np.ndarray], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The features and logits of ``images`` under the weights ``state``, in eval mode, ``EVAL_BATCH``
-    images at a time. Raises KeyError or ValueError when ``state`` is not a state dict of ``spec``."""
-    model = build_numpy(spec, rng=placeholder())
-    model.load_state_dict(state)
-    model.eval()
-    starts = range(0, len(images), EVAL_BATCH)
-    features = np.concatenate([model.features(np.ascontiguousarray(images[i : i + EVAL_BATCH])) for i in starts])
-    logits = np.concatenate([model.classifier(features[i : i + EVAL_BATCH]) for i in starts])
-    return features, logits

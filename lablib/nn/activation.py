@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lablib.nn import parallel
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
 
 
@@ -27,8 +28,9 @@ class SiLU(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         y = np.empty_like(x)
         # Training keeps s for backward. Evaluation keeps x instead, so that s is only a temporary
-        # per block; a backward after it recomputes s.
-        s = np.empty_like(x) if self.training else None
+        # per block; a backward after it recomputes s. Under no_grad nothing is kept.
+        keep = is_grad_enabled()
+        s = np.empty_like(x) if self.training and keep else None
         axis = parallel.outer_axis(x)
         index = (slice(None),) * axis
 
@@ -38,11 +40,12 @@ class SiLU(Module):
             np.multiply(x[part], sigmoid(x[part], out=None if s is None else s[part]), out=y[part])
 
         parallel.for_blocks(silu, x.shape[axis], x.size)
-        self._x, self._s, self._y = (None if self.training else x), s, y
+        self._x = x if keep and not self.training else None
+        self._s, self._y = s, (y if keep else None)
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        s, y = self._s, self._y
+        s, y = self._s, self.saved("_y")
         if s is None:
             s = sigmoid(self._x)
         grad = np.empty_like(s)
@@ -64,8 +67,8 @@ class ReLU(Module):
     """``max(x, 0)``; the gradient passes where ``x > 0``."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._mask = x > 0
+        self._mask = x > 0 if is_grad_enabled() else None
         return np.maximum(x, 0)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return np.where(self._mask, grad_output, 0)
+        return np.where(self.saved("_mask"), grad_output, 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from lablib.nn import parallel
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
 
@@ -107,7 +108,8 @@ class _BatchNorm(Module):
             self._update_running_stats(mean, var * count / (count - 1))
         # The layer keeps its input, not x - mean: backward recomputes the centred block in cache,
         # which spares a write and a read of a whole activation.
-        self._x, self._shift, self._inv_std, self._batch_stats = x, shift, inv_std, batch_stats
+        self._x = x if is_grad_enabled() else None
+        self._shift, self._inv_std, self._batch_stats = shift, inv_std, batch_stats
         return y
 
     def _update_running_stats(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
@@ -120,7 +122,7 @@ class _BatchNorm(Module):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         shape = self._channel_shape(grad_output)
-        x, shift, inv_std, dtype = self._x, self._shift, self._inv_std, grad_output.dtype
+        x, shift, inv_std, dtype = self.saved("_x"), self._shift, self._inv_std, grad_output.dtype
         count = grad_output.size // grad_output.shape[1]
         sum_grad, sum_grad_x_hat = np.empty((2, grad_output.shape[1]))
         grad = np.empty_like(x)

@@ -15,6 +15,7 @@ from lablib.nn.functional import (
     square_size,
     unpad_batch_first,
 )
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.init import bias_uniform, calculate_fan_in_and_fan_out, kaiming_uniform
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
@@ -64,11 +65,15 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d expects {self.in_channels} input channels, got input of shape {x.shape}")
         k, s, p = self.kernel_size, self.stride, self.padding
         x_padded = pad_batch_last(x, p)
-        # The columns are the largest array of a step: their buffer is kept from step to step.
-        self._cols = im2col(x_padded, k, s, out=self._cols)
         self._padded_shape = x_padded.shape
+        if is_grad_enabled():
+            # The columns are the largest array of a step: their buffer is kept from step to step.
+            cols = self._cols = im2col(x_padded, k, s, out=self._cols)
+        else:
+            cols, self._cols = im2col(x_padded, k, s), None
+        del x_padded  # freed before the product allocates its output: a lower peak
         # (out, OH*OW*N): batch-last, the next layer's input as it stands.
-        out = self.weight.data.reshape(self.out_channels, -1) @ self._cols
+        out = self.weight.data.reshape(self.out_channels, -1) @ cols
         if self.bias is not None:
             bias = self.bias.data[:, None]
             parallel.for_blocks(lambda rows: np.add(out[rows], bias[rows], out=out[rows]), len(out), out.size)
@@ -77,11 +82,10 @@ class Conv2d(Module):
         )
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
-        if self._cols is None:
-            raise RuntimeError("Conv2d.backward needs a forward before it")
+        cols = self.saved("_cols")
         # A batch-last gradient is already the (out, OH*OW*N) matrix: no copy.
         grad = grad_output.transpose(1, 2, 3, 0).reshape(self.out_channels, -1)
-        self.weight.accumulate_grad((grad @ self._cols.T).reshape(self.weight.shape))
+        self.weight.accumulate_grad((grad @ cols.T).reshape(self.weight.shape))
         if self.bias is not None:
             grad_bias = np.empty(self.out_channels, grad.dtype)
             parallel.for_blocks(lambda rows: grad[rows].sum(axis=1, out=grad_bias[rows]), len(grad), grad.size)
@@ -90,7 +94,7 @@ class Conv2d(Module):
             return None
         weight = self.weight.data.reshape(self.out_channels, -1)
         # A second buffer, kept as the columns are, so that the columns survive for another backward.
-        self._grad_cols = reuse(self._grad_cols, self._cols.shape, self._cols.dtype)
+        self._grad_cols = reuse(self._grad_cols, cols.shape, cols.dtype)
         np.matmul(weight.T, grad, out=self._grad_cols)
         grad_padded = col2im(self._grad_cols, self._padded_shape, self.kernel_size, self.stride)
         return unpad_batch_first(grad_padded, self.padding)

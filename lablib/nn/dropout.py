@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
 
 
@@ -18,14 +19,16 @@ class Dropout(Module):
         self.rng = rng if rng is not None else np.random.default_rng()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if not self.training or self.p == 0:
+        self._identity = not self.training or self.p == 0
+        if self._identity:
             self._mask = None
             return x
-        self._mask = (self.rng.random(x.shape, dtype=x.dtype) >= self.p) / x.dtype.type(1 - self.p)
-        return x * self._mask
+        mask = (self.rng.random(x.shape, dtype=x.dtype) >= self.p) / x.dtype.type(1 - self.p)
+        self._mask = mask if is_grad_enabled() else None
+        return x * mask
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return grad_output if self._mask is None else grad_output * self._mask
+        return grad_output if getattr(self, "_identity", False) else grad_output * self.saved("_mask")
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace=False"

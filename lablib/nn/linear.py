@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.init import bias_uniform, kaiming_uniform
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
@@ -31,17 +32,18 @@ class Linear(Module):
         self.bias = Parameter(bias_uniform(out_features, in_features, rng, dtype)) if bias else None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._x = x
+        self._x = x if is_grad_enabled() else None
         y = x @ self.weight.data.T
         if self.bias is not None:
             y += self.bias.data
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        x = self.saved("_x")
         if len(grad_output) == 1:  # an outer product: BLAS would pay a thread hand-off for a rank-1 GEMM
-            self.weight.accumulate_grad(grad_output.T * self._x)
+            self.weight.accumulate_grad(grad_output.T * x)
         else:
-            self.weight.accumulate_grad(grad_output.T @ self._x)
+            self.weight.accumulate_grad(grad_output.T @ x)
         if self.bias is not None:
             self.bias.accumulate_grad(grad_output.sum(axis=0))
         return grad_output @ self.weight.data if self.needs_input_grad else None

@@ -1,7 +1,8 @@
 """Losses: softmax cross-entropy and center loss (Wen et al., 2016).
 
 Each takes ``(input, target)`` with ``target`` the integer class of every row, returns the loss
-averaged over the batch as a Python float and keeps what its ``backward()`` needs. ``backward()``
+averaged over the batch as a Python float and keeps what its ``backward()`` needs (nothing under
+``no_grad``). ``backward()``
 returns the gradient of that mean loss with respect to the input; pass ``grad_output`` to scale it
 when the loss enters a weighted sum (``ce + λ * center``).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lablib.nn.functional import softmax_terms
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
 
 
@@ -52,17 +54,20 @@ class CrossEntropyLoss(Module):
         log_sum_exp = np.log(sum_exp)
         nll = log_sum_exp - shifted[np.arange(n), target]
         smooth = log_sum_exp - shifted.sum(axis=1) / c
-        exp /= sum_exp[:, None]
-        self._probs, self._target = exp, target
+        self._probs, self._target = None, None
+        if is_grad_enabled():
+            exp /= sum_exp[:, None]
+            self._probs, self._target = exp, target
         return float(((1 - eps) * nll + eps * smooth).sum()) / n
 
     def __call__(self, logits: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(logits, target)
 
     def backward(self, grad_output: float = 1.0) -> np.ndarray:
-        n, c = self._probs.shape
+        probs = self.saved("_probs")
+        n, c = probs.shape
         eps = self.label_smoothing
-        grad = self._probs - eps / c
+        grad = probs - eps / c
         grad[np.arange(n), self._target] -= 1 - eps
         grad *= float(grad_output) / n
         return grad
@@ -100,14 +105,15 @@ class CenterLoss(Module):
             raise ValueError(f"features must have shape (N, {self.feat_dim}), got {features.shape}")
         target = _check_target(target, len(features), self.num_classes)
         diff = features - self.centers[target]
-        self._diff, self._target = diff, target
+        self._diff, self._target = (diff, target) if is_grad_enabled() else (None, None)
         return float(0.5 * np.sum(np.square(diff)) / len(features))
 
     def __call__(self, features: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(features, target)
 
     def backward(self, grad_output: float = 1.0) -> np.ndarray:
-        return self._diff * (float(grad_output) / len(self._diff))
+        diff = self.saved("_diff")
+        return diff * (float(grad_output) / len(diff))
 
     def update_centers(self) -> None:
         """Move the centres towards the features of the last forward batch (Wen et al., eq. 4):
@@ -115,9 +121,10 @@ class CenterLoss(Module):
         ``Δc_j = Σ_{i: y_i = j} (c_j - x_i) / (1 + n_j)`` and ``c_j ← c_j - α Δc_j``; the ``1 +``
         leaves the centres of classes absent from the batch where they are.
         """
+        diff, target = self.saved("_diff"), self._target
         delta = np.zeros_like(self.centers)
-        np.add.at(delta, self._target, -self._diff)
-        counts = np.bincount(self._target, minlength=self.num_classes).astype(self.centers.dtype)
+        np.add.at(delta, target, -diff)
+        counts = np.bincount(target, minlength=self.num_classes).astype(self.centers.dtype)
         self.centers -= self.alpha * delta / (1 + counts)[:, None]
 
     def extra_repr(self) -> str:

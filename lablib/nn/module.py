@@ -2,9 +2,10 @@
 
 They mirror ``torch.nn.Module``: attributes that are ``Parameter`` or ``Module`` are registered on
 assignment, so ``named_parameters()`` and ``state_dict()`` produce the same dotted keys as PyTorch.
-Unlike PyTorch there is no autograd: ``forward`` caches what ``backward`` needs, and ``backward``
-takes the gradient of the loss with respect to the output, accumulates parameter gradients into
-``Parameter.grad`` and returns the gradient with respect to the input.
+Unlike PyTorch there is no autograd: ``forward`` caches what ``backward`` needs (nothing under
+``no_grad``, ``grad_mode.py``), and ``backward`` takes the gradient of the loss with respect to the
+output, accumulates parameter gradients into ``Parameter.grad`` and returns the gradient with respect
+to the input.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ class Module:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
+
+    def saved(self, name: str) -> Any:
+        """What the last forward kept for backward under ``name``; a clear error when there was no
+        forward, or it ran under ``no_grad`` and kept nothing."""
+        value = getattr(self, name, None)
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward needs a forward before it, outside lablib.nn.no_grad()")
+        return value
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self

@@ -13,6 +13,7 @@ from lablib.nn.functional import (
     square_size,
     unpad_batch_first,
 )
+from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
 
 
@@ -47,17 +48,19 @@ class MaxPool2d(Module):
         x_padded = pad_batch_last(x, p, -np.inf)
         windows = im2col(x_padded, k, s).reshape(c, k * k, -1)
         out = windows.max(axis=1)
-        # The first maximum is the one with the most taps after it, k*k - tap: a max over the taps,
-        # where np.argmax along the middle axis would copy the windows.
-        taps_left = np.arange(k * k, 0, -1, dtype=np.min_scalar_type(k * k))[:, None]
-        self._argmax = k * k - ((windows == out[:, None]) * taps_left).max(axis=1)
-        self._padded_shape = x_padded.shape
+        self._argmax, self._padded_shape = None, x_padded.shape
+        if is_grad_enabled():
+            # The first maximum is the one with the most taps after it, k*k - tap: a max over the taps,
+            # where np.argmax along the middle axis would copy the windows.
+            taps_left = np.arange(k * k, 0, -1, dtype=np.min_scalar_type(k * k))[:, None]
+            self._argmax = k * k - ((windows == out[:, None]) * taps_left).max(axis=1)
         return batch_first(out.reshape(c, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p), n))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        c, kk = self._argmax.shape[0], self.kernel_size**2
+        argmax = self.saved("_argmax")
+        c, kk = argmax.shape[0], self.kernel_size**2
         grad = grad_output.transpose(1, 2, 3, 0).reshape(c, 1, -1)
-        grad_cols = (self._argmax[:, None] == np.arange(kk)[:, None]) * grad
+        grad_cols = (argmax[:, None] == np.arange(kk)[:, None]) * grad
         grad_padded = col2im(grad_cols.reshape(c * kk, -1), self._padded_shape, self.kernel_size, self.stride)
         return unpad_batch_first(grad_padded, self.padding)
 

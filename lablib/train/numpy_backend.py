@@ -11,7 +11,7 @@ from lablib import optim
 from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import EVAL_BATCH, get_spec
-from lablib.nn import CenterLoss, CrossEntropyLoss
+from lablib.nn import CenterLoss, CrossEntropyLoss, no_grad
 from lablib.optim import lr_scheduler
 from lablib.params import TrainParams
 from lablib.rng import Stream, generator, placeholder
@@ -34,7 +34,8 @@ def initial_state(params: TrainParams) -> dict[str, np.ndarray]:
 def embedding_size(model: Classifier) -> int:
     """Width of the features the center loss acts on (256 for lab2025_cnn)."""
     model.eval()
-    return int(model.features(np.zeros((1, 1, 28, 28), np.float32)).shape[1])
+    with no_grad():
+        return int(model.features(np.zeros((1, 1, 28, 28), np.float32)).shape[1])
 
 
 class NumpyBackend:
@@ -91,11 +92,12 @@ class NumpyBackend:
         model.eval()
         criterion = CrossEntropyLoss()
         loss_sum, correct = 0.0, 0
-        for start in range(0, len(y), EVAL_BATCH):
-            xb, yb = np.ascontiguousarray(x[start : start + EVAL_BATCH]), y[start : start + EVAL_BATCH]
-            logits = model(xb)
-            loss_sum += criterion(logits, yb) * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
+        with no_grad():
+            for start in range(0, len(y), EVAL_BATCH):
+                xb, yb = np.ascontiguousarray(x[start : start + EVAL_BATCH]), y[start : start + EVAL_BATCH]
+                logits = model(xb)
+                loss_sum += criterion(logits, yb) * len(yb)
+                correct += int((logits.argmax(1) == yb).sum())
         return loss_sum / len(y), correct / len(y)
 
     def model_state(self) -> dict[str, np.ndarray]:

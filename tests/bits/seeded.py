@@ -7,7 +7,9 @@ Two runs cover the fast paths: lab2025_cnn (im2col convolutions, BatchNorm, SiLU
 center loss, augmentation with erasing, balanced batches, an EMA) at batch 50, and lab2023_cnn
 (max pooling, SGD, a step schedule, rotating folds) at batch 1. The digest covers the saved weights,
 every logged metric but the timings, the last checkpoint of an interrupted run, and the logits and
-features of an evaluation. A digest holds on one BLAS kernel and thread count and one NumPy vector
+features of the trained network in eval mode under ``no_grad``. Evaluation folds BatchNorm into the
+layer before it (``nn.fusion``), which moves last bits by design; ``tests/nn/test_fusion.py`` holds
+the folded network to the same function. A digest holds on one BLAS kernel and thread count and one NumPy vector
 instruction set (``lablib.machine``): the digests are keyed by them.
 """
 
@@ -22,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lablib import machine
-from lablib.models.numpy_model import predict
-from lablib.models.specs import get_spec
+from lablib import machine, nn
+from lablib.models.numpy_model import build_numpy
+from lablib.models.specs import EVAL_BATCH, Spec, get_spec
+from lablib.rng import placeholder
 from lablib.train.checkpoint import load_npz, unpack_json
 from lablib.train.loop import Outputs, Trainer, batches_per_epoch, validation_runs
 from lablib.train.numpy_backend import NumpyBackend, initial_state
@@ -80,9 +83,21 @@ def run_digest(name: str, folder: Path) -> str:
     history = json.loads((outputs.live_dir / "metrics.json").read_text())
     logged = {key: value for key, value in {**history, **summary}.items() if key not in TIMINGS}
     digest.update(json.dumps(logged, sort_keys=True, default=str).encode())
-    features, logits = predict(get_spec(params.model, params.width), weights, pool.images[:300])
+    features, logits = _evaluate(get_spec(params.model, params.width), weights, pool.images[:300])
     _update(digest, {"features": features, "logits": logits})
     return digest.hexdigest()
+
+
+def _evaluate(spec: Spec, weights: dict[str, np.ndarray], images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The features and logits of the unfolded network in eval mode, ``EVAL_BATCH`` images at a time."""
+    model = build_numpy(spec, rng=placeholder())
+    model.load_state_dict(weights)
+    model.eval()
+    starts = range(0, len(images), EVAL_BATCH)
+    with nn.no_grad():
+        features = np.concatenate([model.features(np.ascontiguousarray(images[i : i + EVAL_BATCH])) for i in starts])
+        logits = np.concatenate([model.classifier(features[i : i + EVAL_BATCH]) for i in starts])
+    return features, logits
 
 
 def digest() -> str:

@@ -187,7 +187,7 @@ def _mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def test_kfold_reports_each_fold_and_rotating_rotates(repo):
-    from lablib.models.numpy_model import predict
+    from lablib.models.numpy_inference import predict
     from lablib.models.specs import get_spec
     from lablib.train.loop import Pool
 
