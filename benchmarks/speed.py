@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from benchmarks import memory
-from lablib import optim
+from lablib import nn, optim
 from lablib.data.fashion_mnist import NUM_CLASSES
 from lablib.models.numpy_model import Classifier, build_numpy
 from lablib.models.specs import IMAGE_SIZE, Spec, get_spec
@@ -164,28 +164,44 @@ def products_ms(products: list[tuple[np.ndarray, np.ndarray]], repeats: int) -> 
 
 
 def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: int) -> list[dict[str, float | str]]:
-    """Median forward and backward milliseconds of each leaf layer of the NumPy model, in order."""
-    layers = [*model.features, *model.classifier]
-    forward = [[] for _ in layers]
-    backward = [[] for _ in layers]
-    criterion = CrossEntropyLoss()
+    """Median forward and backward milliseconds of each leaf layer of the NumPy model, in order; a pair
+    that runs as one (a BatchNorm and its SiLU, ``Module.fuses``) is one row, as the step runs it."""
     model.train()
+    leaves = [*model.features, *model.classifier]
+    units: list[list[nn.Module]] = []
+    for layer in leaves:
+        if units and len(units[-1]) == 1 and units[-1][0].fuses(layer):
+            units[-1].append(layer)
+        else:
+            units.append([layer])
+    forward: list[list[float]] = [[] for _ in units]
+    backward: list[list[float]] = [[] for _ in units]
+    criterion = CrossEntropyLoss()
     for _ in range(repeats):
         h = x
-        for index, layer in enumerate(layers):
+        for index, unit in enumerate(units):
             start = time.perf_counter()
-            h = layer.forward(h)
+            h = unit[0].forward(h, *unit[1:])
             forward[index].append(time.perf_counter() - start)
         criterion(h, y)
         grad = criterion.backward()
-        for index in reversed(range(len(layers))):
+        for index in reversed(range(len(units))):
             start = time.perf_counter()
-            grad = layers[index].backward(grad)
+            grad = units[index][0].backward(grad, *units[index][1:])
             backward[index].append(time.perf_counter() - start)
+    names = [_unit_name(unit, leaves.index(unit[0])) for unit in units]
     return [
-        {"layer": f"{index}: {layer!r}".split("\n")[0], "forward_ms": median_ms(f), "backward_ms": median_ms(b)}
-        for index, (layer, f, b) in enumerate(zip(layers, forward, backward, strict=True))
+        {"layer": name, "forward_ms": median_ms(f), "backward_ms": median_ms(b)}
+        for name, f, b in zip(names, forward, backward, strict=True)
     ]
+
+
+def _unit_name(unit: list[nn.Module], index: int) -> str:
+    """``index: Layer(options)`` for one layer, ``index-last: BatchNorm2d(32) + SiLU`` for a fused pair."""
+    if len(unit) == 1:
+        return f"{index}: {unit[0]!r}".split("\n")[0]
+    first = f"{type(unit[0]).__name__}({unit[0].extra_repr().split(',')[0]})"
+    return f"{index}-{index + len(unit) - 1}: " + " + ".join([first, *(type(m).__name__ for m in unit[1:])])
 
 
 def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, gemm: float) -> Result:

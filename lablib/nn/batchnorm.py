@@ -10,6 +10,11 @@ cumulative average over the batches seen). With ``x_hat = (x - mean) * inv_std``
     dx = weight * inv_std * g                                         (running statistics),
 
 sums and means over every axis but the channel axis 1.
+
+A SiLU right after a BatchNorm in a ``Sequential`` runs inside the BatchNorm's blocks of channels,
+forward and backward: the normalised block goes from one to the other while it is in cache, and
+neither the BatchNorm's output nor the SiLU's input gradient is ever written whole. The arithmetic is
+the two layers' own, so the results are bit-identical to running them one after the other.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from lablib.nn import parallel
+from lablib.nn.activation import SiLU, silu, silu_grad
 from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
 from lablib.nn.parameter import Parameter
@@ -72,7 +78,13 @@ class _BatchNorm(Module):
             )
         return (1, -1) + (1,) * (x.ndim - 2)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def fuses(self, following: Module) -> bool:
+        """Whether ``following``, the next layer of a ``Sequential``, runs inside this one's blocks: a SiLU
+        that keeps no input (training, or under no_grad)."""
+        return type(following) is SiLU and (following.training or not is_grad_enabled())
+
+    def forward(self, x: np.ndarray, then: SiLU | None = None) -> np.ndarray:
+        """``then(bn(x))`` where a SiLU ``then`` is given (see :meth:`fuses`), else ``bn(x)``."""
         shape = self._channel_shape(x)
         count = x.size // x.shape[1]
         batch_stats = self.training or not self.track_running_stats
@@ -82,7 +94,7 @@ class _BatchNorm(Module):
         # What is subtracted: the batch mean in x's dtype, or the running mean.
         shift = np.empty(x.shape[1], x.dtype)
         inv_std = np.empty(x.shape[1], x.dtype)
-        y = np.empty_like(x)
+        y, s = (np.empty_like(x), None) if then is None else then.prepare(x)
 
         def normalise(channels: slice) -> None:
             # Statistics are per channel: a block of channels is normalised on its own, while in cache.
@@ -99,9 +111,13 @@ class _BatchNorm(Module):
                 var_part = self.running_var[channels]
             inv_std[channels] = 1 / np.sqrt(var_part + self.eps)
             scale = inv_std[channels] if self.weight is None else inv_std[channels] * self.weight.data[channels]
-            np.multiply(centered, scale.reshape(shape), out=y[:, channels])
+            # Followed by a SiLU, the normalised block stays in cache, in place of the centred one.
+            out = y[:, channels] if then is None else centered
+            np.multiply(centered, scale.reshape(shape), out=out)
             if self.bias is not None:
-                y[:, channels] += self.bias.data[channels].reshape(shape)
+                out += self.bias.data[channels].reshape(shape)
+            if then is not None:
+                silu(out, y[:, channels], None if s is None else s[:, channels])
 
         parallel.for_blocks(normalise, x.shape[1], x.size)
         if self.training and self.track_running_stats:
@@ -110,7 +126,7 @@ class _BatchNorm(Module):
         # which spares a write and a read of a whole activation.
         self._x = x if is_grad_enabled() else None
         self._shift, self._inv_std, self._batch_stats = shift, inv_std, batch_stats
-        return y
+        return y if then is None else then.keep(None, y, s)
 
     def _update_running_stats(self, mean: np.ndarray, unbiased_var: np.ndarray) -> None:
         self.num_batches_tracked += 1
@@ -120,15 +136,19 @@ class _BatchNorm(Module):
         self.running_var *= 1 - m
         self.running_var += (m * unbiased_var).astype(self.running_var.dtype)
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward(self, grad_output: np.ndarray, then: SiLU | None = None) -> np.ndarray:
+        """The input gradient; with ``then``, the SiLU the forward ran, ``grad_output`` is its output's."""
         shape = self._channel_shape(grad_output)
         x, shift, inv_std, dtype = self.saved("_x"), self._shift, self._inv_std, grad_output.dtype
         count = grad_output.size // grad_output.shape[1]
         sum_grad, sum_grad_x_hat = np.empty((2, grad_output.shape[1]))
         grad = np.empty_like(x)
+        s, y = (None, None) if then is None else then.saved_terms()
 
         def backward_block(channels: slice) -> None:
             g, grad_part = grad_output[:, channels], grad[:, channels]
+            if then is not None:  # the SiLU's input gradient, in this block's place of the result, in cache
+                g = silu_grad(s[:, channels], y[:, channels], g, out=grad_part)
             centered = np.subtract(x[:, channels], shift[channels].reshape(shape))
             sum_grad[channels] = channel_sum(g)
             sum_grad_x_hat[channels] = channel_dot(g, centered) * inv_std[channels]

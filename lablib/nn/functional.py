@@ -1,5 +1,5 @@
-"""The functions the layers share: im2col and col2im (convolution and pooling as matrix products over
-strided views), and the softmax's terms.
+"""The functions the layers share: strided windows, im2col and col2im (convolution as matrix products
+over them), and the softmax's terms.
 
 For a padded input ``x`` and a ``K x K`` kernel at stride ``s``, ``im2col`` lays out one column per
 output pixel and image, holding the ``C*K*K`` input values under the kernel there::
@@ -110,7 +110,7 @@ def col2im(cols: np.ndarray, padded_shape: tuple[int, int, int, int], kernel: in
         # A block of channels stays in cache through its K*K additions.
         part, part_taps = out[channels], taps[channels]
         part.fill(0)
-        if stride >= kernel:  # windows that do not overlap (2x2 pooling): one assignment
+        if stride >= kernel:  # windows that do not overlap: one assignment
             windows(part, kernel, stride)[...] = part_taps
             return
         for i in range(kernel):

@@ -45,17 +45,9 @@ class InferenceConv2d(Conv2d):
     @classmethod
     def from_conv(cls, conv: Conv2d) -> InferenceConv2d:
         """``conv``'s weights (shared, not copied) in an inference convolution."""
-        weight = conv.weight.data
-        inference = cls(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
-            conv.padding,
-            bias=conv.bias is not None,
-            dtype=weight.dtype,
-            rng=np.random.default_rng(0),
-        )
+        shape = (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding)
+        # The initial weights it draws are replaced at once.
+        inference = cls(*shape, bias=conv.bias is not None, dtype=conv.weight.data.dtype)
         inference.weight, inference.bias = conv.weight, conv.bias
         return inference
 

@@ -54,6 +54,11 @@ class Module:
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def fuses(self, following: Module) -> bool:
+        """Whether ``following``, the next module of a ``Sequential``, runs inside this one: then
+        ``forward(x, following)`` and ``backward(grad, following)`` run both (``batchnorm.py``)."""
+        return False
+
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -171,7 +176,8 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; ``backward`` runs them in reverse."""
+    """Modules applied in order; ``backward`` runs them in reverse. A module that :meth:`~Module.fuses`
+    with the next one runs both in one call."""
 
     def __init__(self, *modules: Module) -> None:
         super().__init__()
@@ -188,11 +194,21 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for module in self._modules.values():
-            x = module.forward(x)
+        modules, index = list(self._modules.values()), 0
+        while index < len(modules):
+            module, following = modules[index], modules[index + 1] if index + 1 < len(modules) else None
+            if following is not None and module.fuses(following):
+                x, index = module.forward(x, following), index + 2
+            else:
+                x, index = module.forward(x), index + 1
         return x
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        for module in reversed(self._modules.values()):
-            grad_output = module.backward(grad_output)
+        modules, index = list(self._modules.values()), len(self._modules) - 1
+        while index >= 0:
+            module, previous = modules[index], modules[index - 1] if index > 0 else None
+            if previous is not None and previous.fuses(module):
+                grad_output, index = previous.backward(grad_output, module), index - 2
+            else:
+                grad_output, index = module.backward(grad_output), index - 1
         return grad_output

@@ -1,4 +1,4 @@
-"""MaxPool2d over the im2col columns; the gradient goes to the first maximum of each window, as in PyTorch."""
+"""MaxPool2d, one kernel tap at a time; the gradient goes to the first maximum of each window, as in PyTorch."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import numpy as np
 
 from lablib.nn.functional import (
     batch_first,
-    col2im,
     conv_output_size,
-    im2col,
     pad_batch_last,
     square_size,
     unpad_batch_first,
+    windows,
 )
 from lablib.nn.grad_mode import is_grad_enabled
 from lablib.nn.module import Module
@@ -20,13 +19,15 @@ from lablib.nn.module import Module
 class MaxPool2d(Module):
     """Max over ``K x K`` windows (floor mode, padding with -inf); ``stride`` defaults to ``kernel_size``.
 
-    With ``cols = im2col(pad(x))`` (``functional``), one column of ``K*K`` taps per window::
+    With ``x_t`` the ``(C, OH, OW, N)`` view of tap ``t = (i, j)`` of every window (``windows`` in
+    ``functional``), taps in order::
 
-        y  = max over the taps of cols,   t = the first tap holding that maximum
-        dx = unpad(col2im(onehot(t) * g))
+        y  = max over t of x_t,   a = the first t with x_t = y
+        dx = sum over t of place_t((a = t) * g)
 
-    the whole gradient of a window goes to its first maximum, as in PyTorch. Square windows,
-    strides and paddings (an int or an equal pair); no dilation or ceil mode.
+    where ``place_t`` puts a window-shaped array back at tap ``t``'s pixels of the padded input: the whole
+    gradient of a window goes to its first maximum, as in PyTorch. Square windows, strides and
+    paddings (an int or an equal pair); no dilation or ceil mode.
     """
 
     def __init__(
@@ -46,22 +47,35 @@ class MaxPool2d(Module):
         n, c, h, w = x.shape
         k, s, p = self.kernel_size, self.stride, self.padding
         x_padded = pad_batch_last(x, p, -np.inf)
-        windows = im2col(x_padded, k, s).reshape(c, k * k, -1)
-        out = windows.max(axis=1)
+        # The taps as strided views, with no column matrix: a window's K*K values are never copied.
+        taps = windows(x_padded, k, s)
+        out = taps[:, 0, 0].copy()
+        for t in range(1, k * k):
+            np.maximum(out, taps[:, t // k, t % k], out=out)
         self._argmax, self._padded_shape = None, x_padded.shape
         if is_grad_enabled():
-            # The first maximum is the one with the most taps after it, k*k - tap: a max over the taps,
-            # where np.argmax along the middle axis would copy the windows.
-            taps_left = np.arange(k * k, 0, -1, dtype=np.min_scalar_type(k * k))[:, None]
-            self._argmax = k * k - ((windows == out[:, None]) * taps_left).max(axis=1)
+            # The first maximum is the one with the most taps after it, K*K - t: a running maximum of
+            # that count where the tap holds the maximum (masked assignment is ten times slower).
+            # K*K where no tap equals the maximum (a NaN window), whose gradient then goes nowhere.
+            dtype = np.min_scalar_type(k * k)
+            taps_left = np.zeros(out.shape, dtype)
+            for t in range(k * k):
+                np.maximum(taps_left, np.multiply(taps[:, t // k, t % k] == out, dtype.type(k * k - t)), out=taps_left)
+            self._argmax = np.subtract(dtype.type(k * k), taps_left, out=taps_left)
         return batch_first(out.reshape(c, conv_output_size(h, k, s, p), conv_output_size(w, k, s, p), n))
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         argmax = self.saved("_argmax")
-        c, kk = argmax.shape[0], self.kernel_size**2
-        grad = grad_output.transpose(1, 2, 3, 0).reshape(c, 1, -1)
-        grad_cols = (argmax[:, None] == np.arange(kk)[:, None]) * grad
-        grad_padded = col2im(grad_cols.reshape(c * kk, -1), self._padded_shape, self.kernel_size, self.stride)
+        k, s = self.kernel_size, self.stride
+        grad = grad_output.transpose(1, 2, 3, 0)
+        grad_padded = np.zeros(self._padded_shape, grad.dtype)
+        taps = windows(grad_padded, k, s)
+        for t in range(k * k):
+            tap = taps[:, t // k, t % k]
+            if s >= k:  # windows that do not overlap: each pixel is one window's tap at most
+                np.multiply(argmax == t, grad, out=tap)
+            else:
+                tap += (argmax == t) * grad
         return unpad_batch_first(grad_padded, self.padding)
 
     def extra_repr(self) -> str:

@@ -28,7 +28,8 @@ def numpy_core_section(model: Classifier, batch_size: int, compared: bool) -> Se
             f"each of the {side * side} output positions of each image, which its ({filters}, {channels * k * k}) "
             "weights multiply. Its backward is two more products, for the weights "
             "and for the columns, and `col2im` adds each column's gradient back onto the pixels it was read from. "
-            "Max pooling reads the same columns and passes each window's gradient to its maximum; the loss's "
+            "Max pooling takes the maximum over the strided views of its windows' taps, one tap at a time, and "
+            "passes each window's gradient to its first maximum; the loss's "
             "gradient with respect to the logits is the softmax minus the (smoothed) one-hot target (report 000, "
             "3.3).",
             "Every layer's gradients, and the whole network's, are tested against PyTorch autograd and against "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -148,6 +149,41 @@ def test_batchnorm_refuses_bad_input():
         nn.BatchNorm2d(3).forward(np.ones((2, 3), np.float32))
     with pytest.raises(ValueError, match="2-D or 3-D input with 3 channels"):
         nn.BatchNorm1d(3).forward(np.ones((2, 4), np.float32))
+
+
+FUSED_PAIRS = [
+    (nn.BatchNorm2d, (6, 4, 9, 9), "batch_last"),
+    (nn.BatchNorm2d, (6, 4, 9, 9), "contiguous"),
+    (nn.BatchNorm1d, (6, 40), "contiguous"),
+]
+
+
+@pytest.mark.parametrize(("cls", "shape", "layout"), FUSED_PAIRS)
+@pytest.mark.parametrize("mode", ["train", "no_grad"])  # training, and validation in eval mode
+def test_a_silu_after_a_batchnorm_runs_in_its_blocks_with_the_same_bits(monkeypatch, cls, shape, layout, mode):
+    """The pair in a Sequential against the two layers one after the other: outputs, input and parameter
+    gradients and running statistics, bit for bit."""
+    r = rng(3)
+    x = (3 * r.standard_normal(shape) + 1).astype(np.float32)
+    x = batch_last(x) if layout == "batch_last" else x
+    grad = r.standard_normal(shape).astype(np.float32)
+    weight, running_mean = r.uniform(0.5, 1.5, shape[1]), r.standard_normal(shape[1])
+    fused, separate = (nn.Sequential(cls(shape[1]), nn.SiLU()) for _ in range(2))
+    for model in (fused, separate):
+        model[0].weight.data[:], model[0].running_mean[:] = weight, running_mean
+        model.train(mode == "train")
+    with nn.no_grad() if mode == "no_grad" else contextlib.nullcontext():
+        expected = separate[1].forward(separate[0].forward(x))
+        expected_grad = None if mode == "no_grad" else separate[0].backward(separate[1].backward(grad))
+        monkeypatch.setattr(nn.SiLU, "forward", lambda *_: pytest.fail("the SiLU ran on its own"))
+        monkeypatch.setattr(nn.SiLU, "backward", lambda *_: pytest.fail("the SiLU ran on its own"))
+        np.testing.assert_array_equal(fused.forward(x), expected)
+        if expected_grad is not None:
+            np.testing.assert_array_equal(fused.backward(grad), expected_grad)
+            for mine, theirs in zip(fused.parameters(), separate.parameters(), strict=True):
+                np.testing.assert_array_equal(mine.grad, theirs.grad)
+    np.testing.assert_array_equal(fused[0].running_mean, separate[0].running_mean)
+    np.testing.assert_array_equal(fused[0].running_var, separate[0].running_var)
 
 
 @pytest.mark.parametrize(("cls", "twin_cls"), [(nn.SiLU, torch.nn.SiLU), (nn.ReLU, torch.nn.ReLU)])
