@@ -16,7 +16,9 @@ NumPy and in PyTorch, the faster of the two), counts the multiply-adds of a trai
 convolutions and linear layers from the model's shapes, and reports the fraction of that floor
 (the step's FLOPs at the GEMM rate) each framework reaches. It also times the NumPy step's own
 matrix products alone, at their shapes and in its layers' layouts: the step's time if everything
-else cost nothing, and so the best training ratio NumPy could reach against PyTorch's whole step.
+else cost nothing, and so the best training ratio NumPy could reach against PyTorch's whole step;
+the same for an evaluation forward's products against PyTorch's whole forward. Per-layer tables
+show where the rest goes, in a training step and in the folded evaluation network.
 
 Memory: the peak of a training step and of an evaluation batch above the model and its data, each
 framework measured in a process of its own (``benchmarks/memory.py``).
@@ -72,7 +74,10 @@ class Result:
     torch_floor_fraction: float
     numpy_products_ms: float
     products_ceiling: float
+    numpy_eval_products_ms: float
+    eval_products_ceiling: float
     layers: list[dict[str, float | str]]
+    eval_layers: list[dict[str, float | str]]
 
 
 def numpy_step(model: Classifier, optimizer: optim.Optimizer, x: np.ndarray, y: np.ndarray) -> None:
@@ -115,13 +120,15 @@ def gemm_gflops(size: int = 2048, repeats: int = 5) -> float:
     return max(rates)
 
 
-def step_products(spec: Spec, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Random operands of every matrix product of one NumPy training step, in its layers' layouts.
+def step_products(spec: Spec, batch_size: int, training: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random operands of every matrix product of one NumPy training step, in its layers' layouts, or
+    of one evaluation forward where ``training`` is False.
 
     A Conv2d multiplies its ``(out, C*K*K)`` weight by the ``(C*K*K, OH*OW*N)`` columns, then the
     output gradient by the columns' transpose (weight gradient) and the weight's transpose by the
     gradient (input gradient); a Linear computes ``x @ Wᵀ``, ``gᵀ @ x`` and ``g @ W``. A model's first
-    layer has no input gradient. The shapes come from one forward of a single image.
+    layer has no input gradient; a forward has only the first product of each layer (a folded
+    BatchNorm changes no shape). The shapes come from one forward of a single image.
     """
     rng = np.random.default_rng(0)
 
@@ -142,7 +149,11 @@ def step_products(spec: Spec, batch_size: int) -> list[tuple[np.ndarray, np.ndar
             else:
                 x, grad = operand(batch_size, weight.shape[1]), operand(batch_size, weight.shape[0])
                 layer_products = [(x, weight.T), (grad.T, x), (grad, weight)]
-            products += layer_products if layer.needs_input_grad else layer_products[:2]
+            if not training:
+                layer_products = layer_products[:1]
+            elif not layer.needs_input_grad:
+                layer_products = layer_products[:2]
+            products += layer_products
         h = out
     return products
 
@@ -193,6 +204,23 @@ def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: in
     return [
         {"layer": name, "forward_ms": median_ms(f), "backward_ms": median_ms(b)}
         for name, f, b in zip(names, forward, backward, strict=True)
+    ]
+
+
+@no_grad()
+def eval_layer_breakdown(inference: Classifier, x: np.ndarray, repeats: int) -> list[dict[str, float | str]]:
+    """Median milliseconds of each leaf layer of the folded evaluation network (``fuse_for_inference``)."""
+    leaves = [*inference.features, *inference.classifier]
+    times: list[list[float]] = [[] for _ in leaves]
+    for _ in range(repeats):
+        h = x
+        for index, layer in enumerate(leaves):
+            start = time.perf_counter()
+            h = layer(h)
+            times[index].append(time.perf_counter() - start)
+    return [
+        {"layer": _unit_name([layer], index), "ms": median_ms(t)}
+        for index, (layer, t) in enumerate(zip(leaves, times, strict=True))
     ]
 
 
@@ -253,6 +281,7 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
     step_gflop = products_gflop(products)
     floor_ms = 1000 * step_gflop / gemm
     numpy_products = products_ms(products, max(3, steps // 2))
+    numpy_eval_products = products_ms(step_products(spec, batch_size, training=False), max(3, steps // 2))
     return Result(
         model=name,
         batch_size=batch_size,
@@ -275,7 +304,10 @@ def benchmark(name: str, batch_size: int, steps: int, warmup: int, width: int, g
         torch_floor_fraction=floor_ms / ms["torch_train"],
         numpy_products_ms=numpy_products,
         products_ceiling=ms["torch_train"] / numpy_products,
+        numpy_eval_products_ms=numpy_eval_products,
+        eval_products_ceiling=ms["torch_eval"] / numpy_eval_products,
         layers=layer_breakdown(np_model, x, y, max(3, steps // 2)),
+        eval_layers=eval_layer_breakdown(np_inference, x, max(3, steps // 2)),
     )
 
 
@@ -311,11 +343,19 @@ def format_table(results: list[Result]) -> str:
             f"({r.numpy_products_ms / r.numpy_train_ms:.0%} of its step); with nothing else to do it would train at "
             f"{r.products_ceiling:.2f}x PyTorch's speed."
         )
+        lines.append(
+            f"{r.model} at batch {r.batch_size}: in evaluation NumPy's matrix products alone take "
+            f"{r.numpy_eval_products_ms:.2f} ms ({r.numpy_eval_products_ms / r.numpy_eval_ms:.0%} of its forward); "
+            f"with nothing else to do it would evaluate at {r.eval_products_ceiling:.2f}x PyTorch's speed."
+        )
     for r in results:
         lines.append(f"\nNumPy {r.model}, batch {r.batch_size}, per layer (median ms):")
         lines.append(f"  {'layer':<60} {'forward':>8} {'backward':>8}")
         for layer in r.layers:
             lines.append(f"  {layer['layer'][:60]:<60} {layer['forward_ms']:>8.2f} {layer['backward_ms']:>8.2f}")
+        lines.append(f"NumPy {r.model}, batch {r.batch_size}, evaluation per layer, BatchNorm folded (median ms):")
+        for layer in r.eval_layers:
+            lines.append(f"  {layer['layer'][:60]:<60} {layer['ms']:>8.2f}")
     return "\n".join(lines)
 
 

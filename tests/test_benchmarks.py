@@ -28,7 +28,7 @@ def test_benchmarks_let_idle_blas_threads_sleep_unless_the_user_chose():
     assert python(code, OPENBLAS_THREAD_TIMEOUT="20").strip() == "20"
 
 
-def test_speed_benchmark_reports_throughput_and_floor_fractions():
+def test_speed_benchmark_reports_throughput_floor_fractions_and_products_alone():
     args = ["-m", "benchmarks.speed", "--model", "lab2023_cnn", "--batch-size", "64", "--steps", "1", "--warmup", "0"]
     (result,) = json.loads(python([*args, "--json"], OMP_NUM_THREADS="1"))
     assert result["model"] == "lab2023_cnn" and result["batch_size"] == 64
@@ -37,6 +37,16 @@ def test_speed_benchmark_reports_throughput_and_floor_fractions():
         assert 0 < result[key] < 1.5, result
     assert result["numpy_products_ms"] > 0, result
     assert result["products_ceiling"] == result["torch_train_ms"] / result["numpy_products_ms"]
+    # A forward has one product per layer, a step three (two for the first layer): fewer, and less time.
+    assert 0 < result["numpy_eval_products_ms"] < result["numpy_products_ms"], result
+    assert result["eval_products_ceiling"] == result["torch_eval_ms"] / result["numpy_eval_products_ms"]
+    assert [row["layer"].split(":")[1].split("(")[0].strip() for row in result["eval_layers"]] == [
+        "InferenceConv2d",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+    ], result["eval_layers"]
+    assert all(row["ms"] > 0 for row in result["eval_layers"]), result["eval_layers"]
     for framework in ("numpy", "torch"):
         assert result[f"{framework}_train_peak_mb"] > 0 and result[f"{framework}_eval_peak_mb"] > 0, result
 
