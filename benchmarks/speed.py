@@ -178,54 +178,56 @@ def layer_breakdown(model: Classifier, x: np.ndarray, y: np.ndarray, repeats: in
     """Median forward and backward milliseconds of each leaf layer of the NumPy model, in order; a pair
     that runs as one (a BatchNorm and its SiLU, ``Module.fuses``) is one row, as the step runs it."""
     model.train()
-    leaves = [*model.features, *model.classifier]
-    units: list[list[nn.Module]] = []
-    for layer in leaves:
-        if units and len(units[-1]) == 1 and units[-1][0].fuses(layer):
-            units[-1].append(layer)
-        else:
-            units.append([layer])
+    units = _units(model)
     forward: list[list[float]] = [[] for _ in units]
     backward: list[list[float]] = [[] for _ in units]
     criterion = CrossEntropyLoss()
     for _ in range(repeats):
-        h = x
-        for index, unit in enumerate(units):
-            start = time.perf_counter()
-            h = unit[0].forward(h, *unit[1:])
-            forward[index].append(time.perf_counter() - start)
-        criterion(h, y)
+        criterion(_timed_forward(units, x, forward), y)
         grad = criterion.backward()
         for index in reversed(range(len(units))):
             start = time.perf_counter()
             grad = units[index][0].backward(grad, *units[index][1:])
             backward[index].append(time.perf_counter() - start)
-    names = [_unit_name(unit, leaves.index(unit[0])) for unit in units]
     return [
-        {"layer": name, "forward_ms": median_ms(f), "backward_ms": median_ms(b)}
-        for name, f, b in zip(names, forward, backward, strict=True)
+        {"layer": _unit_name(unit, model), "forward_ms": median_ms(f), "backward_ms": median_ms(b)}
+        for unit, f, b in zip(units, forward, backward, strict=True)
     ]
 
 
 @no_grad()
 def eval_layer_breakdown(inference: Classifier, x: np.ndarray, repeats: int) -> list[dict[str, float | str]]:
     """Median milliseconds of each leaf layer of the folded evaluation network (``fuse_for_inference``)."""
-    leaves = [*inference.features, *inference.classifier]
-    times: list[list[float]] = [[] for _ in leaves]
+    units = _units(inference)
+    forward: list[list[float]] = [[] for _ in units]
     for _ in range(repeats):
-        h = x
-        for index, layer in enumerate(leaves):
-            start = time.perf_counter()
-            h = layer(h)
-            times[index].append(time.perf_counter() - start)
-    return [
-        {"layer": _unit_name([layer], index), "ms": median_ms(t)}
-        for index, (layer, t) in enumerate(zip(leaves, times, strict=True))
-    ]
+        _timed_forward(units, x, forward)
+    return [{"layer": _unit_name(unit, inference), "ms": median_ms(f)} for unit, f in zip(units, forward, strict=True)]
 
 
-def _unit_name(unit: list[nn.Module], index: int) -> str:
+def _units(model: Classifier) -> list[list[nn.Module]]:
+    """The model's leaf layers in order, a layer and the one it runs inside (``Module.fuses``) as one unit."""
+    units: list[list[nn.Module]] = []
+    for layer in [*model.features, *model.classifier]:
+        if units and len(units[-1]) == 1 and units[-1][0].fuses(layer):
+            units[-1].append(layer)
+        else:
+            units.append([layer])
+    return units
+
+
+def _timed_forward(units: list[list[nn.Module]], x: np.ndarray, seconds: list[list[float]]) -> np.ndarray:
+    """Run ``x`` through the units, appending each unit's seconds to its list; returns the output."""
+    for index, unit in enumerate(units):
+        start = time.perf_counter()
+        x = unit[0].forward(x, *unit[1:])
+        seconds[index].append(time.perf_counter() - start)
+    return x
+
+
+def _unit_name(unit: list[nn.Module], model: Classifier) -> str:
     """``index: Layer(options)`` for one layer, ``index-last: BatchNorm2d(32) + SiLU`` for a fused pair."""
+    index = next(i for i, layer in enumerate([*model.features, *model.classifier]) if layer is unit[0])
     if len(unit) == 1:
         return f"{index}: {unit[0]!r}".split("\n")[0]
     first = f"{type(unit[0]).__name__}({unit[0].extra_repr().split(',')[0]})"
